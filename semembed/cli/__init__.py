@@ -1,0 +1,48 @@
+"""The ``semembed`` console entry point: one sub-command per reference program.
+
+``semembed compute_class_embedding --hierarchy ...`` is the same as
+``python scripts/compute_class_embedding.py --hierarchy ...``.  Sub-command
+modules are imported lazily so that light commands never import TensorFlow.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+#: sub-command name -> module under ``semembed.cli`` exposing ``main(argv)``.
+COMMANDS = {
+    "compute_class_embedding": "Compute target class embeddings from a taxonomy.",
+    "evaluate_retrieval": "Hierarchical precision, mAHP@K, mAP and Recall@K of features.",
+    "evaluate_classification_accuracy": "Accuracy, balanced and hierarchical accuracy.",
+    "learn_image_embeddings": "Train a CNN to map images onto class embeddings.",
+    "demo": "End-to-end demo on the embedded default dataset.",
+}
+
+
+def _usage() -> str:
+    lines = ["usage: semembed <command> [flags]", "", "commands:"]
+    for name, text in COMMANDS.items():
+        lines.append(f"  {name:<34} {text}")
+    lines.append("")
+    lines.append("Run 'semembed <command> --help' for the flags of a command.")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(_usage())
+        return 0
+    name = argv[0].replace("-", "_")
+    if name.endswith(".py"):
+        name = name[:-3]
+    if name not in COMMANDS:
+        print(f"error: unknown command {argv[0]!r}\n\n{_usage()}", file=sys.stderr)
+        return 2
+    module = importlib.import_module(f"semembed.cli.{name}")
+    return module.main(argv[1:])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
