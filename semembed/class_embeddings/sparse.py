@@ -44,7 +44,7 @@ def similarity_factor(hierarchy: Hierarchy, classes: Sequence[NodeId]) -> sp.csr
     return b[:, used].tocsr()
 
 
-def approx_sim_sparse(factor: sp.csr_matrix, num_dim: int, seed: int = 0, n_iter: int = 6) -> np.ndarray:
+def approx_sim_sparse(factor: sp.csr_matrix, num_dim: int, seed: int = 0, n_iter: int = 12) -> np.ndarray:
     """Top-``num_dim`` eigenpairs of ``B Bᵀ`` as ``U Σ`` from a randomised SVD of the sparse B.
 
     Columns are in ascending eigenvalue order like the dense method.  Where

@@ -1,0 +1,5 @@
+import sys
+
+from semembed.cli import main
+
+sys.exit(main())
