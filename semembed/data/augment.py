@@ -1,0 +1,174 @@
+"""Per-image preprocessing and augmentation as pure TensorFlow functions.
+
+Every random function takes a stateless seed (int64 tensor of shape [2]) so
+the result is a pure function of that seed.  Images are float32 HWC tensors.
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+
+def split_seed(seed: tf.Tensor, num: int) -> list[tf.Tensor]:
+    """``num`` independent stateless seeds derived from ``seed``."""
+    seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), num=num)
+    return [seeds[i] for i in range(num)]
+
+
+def random_hflip(image: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
+    """Mirror left-right with probability 0.5."""
+    flip = tf.random.stateless_uniform([], seed) < 0.5
+    return tf.cond(flip, lambda: tf.reverse(image, axis=[1]), lambda: image)
+
+
+def keras_affine(image: tf.Tensor, seed: tf.Tensor, *, shift: float = 0.0, zoom: float = 0.0) -> tf.Tensor:
+    """Keras ``ImageDataGenerator`` random shift/zoom (bilinear, fill mode "nearest").
+
+    Rows shift by U(-shift, shift)·H and columns by U(-shift, shift)·W pixels;
+    row and column zoom factors are drawn independently from U(1 - zoom, 1 + zoom).
+    """
+    if shift <= 0 and zoom <= 0:
+        return image
+    s_shift, s_zoom = split_seed(seed, 2)
+    shape = tf.shape(image)
+    size = tf.cast(shape[:2], tf.float32)
+    t = tf.random.stateless_uniform([2], s_shift, -shift, shift) * size if shift > 0 else tf.zeros([2])
+    z = tf.random.stateless_uniform([2], s_zoom, 1.0 - zoom, 1.0 + zoom) if zoom > 0 else tf.ones([2])
+    return affine_shift_zoom(image, t[0], t[1], z[0], z[1])
+
+
+def affine_shift_zoom(image: tf.Tensor, t_row, t_col, z_row, z_col) -> tf.Tensor:
+    """Keras' shift+zoom transform with fixed parameters.
+
+    An output pixel (r, c) samples the input at
+    ``(z_row (r - o_r) + o_r + t_row, z_col (c - o_c) + o_c + t_col)`` with Keras'
+    centre o = size/2 + 0.5, bilinear interpolation and edge ("nearest") fill.
+    """
+    shape = tf.shape(image)
+    o_r = tf.cast(shape[0], tf.float32) / 2.0 + 0.5
+    o_c = tf.cast(shape[1], tf.float32) / 2.0 + 0.5
+    t_row, t_col, z_row, z_col = (tf.cast(v, tf.float32) for v in (t_row, t_col, z_row, z_col))
+    # ImageProjectiveTransformV3 maps output (x=col, y=row) to input (a0 x + a1 y + a2, b0 x + b1 y + b2).
+    transform = tf.stack([z_col, 0.0, o_c - z_col * o_c + t_col, 0.0, z_row, o_r - z_row * o_r + t_row, 0.0, 0.0])
+    out = tf.raw_ops.ImageProjectiveTransformV3(
+        images=image[None],
+        transforms=transform[None],
+        output_shape=shape[:2],
+        fill_value=0.0,
+        interpolation="BILINEAR",
+        fill_mode="NEAREST",
+    )
+    return out[0]
+
+
+def shorter_side_size(height: tf.Tensor, width: tf.Tensor, target: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """(new_h, new_w) with the shorter side = ``target`` and the aspect kept (Python ``round``)."""
+    h = tf.cast(height, tf.float64)
+    w = tf.cast(width, tf.float64)
+    t = tf.cast(target, tf.float64)
+    portrait = w < h  # the reference compares w < h; squares take the second branch
+    new_h = tf.where(portrait, tf.round(h * (t / w)), t)  # tf.round rounds half to even, as Python's round
+    new_w = tf.where(portrait, t, tf.round(w * (t / h)))
+    return tf.cast(new_h, tf.int32), tf.cast(new_w, tf.int32)
+
+
+def resize_shorter_side(image: tf.Tensor, target: tf.Tensor) -> tf.Tensor:
+    """Bilinear (antialiased, like PIL's BILINEAR) resize so the shorter side is ``target``."""
+    shape = tf.shape(image)
+    new_h, new_w = shorter_side_size(shape[0], shape[1], target)
+    return tf.image.resize(image, tf.stack([new_h, new_w]), method="bilinear", antialias=True)
+
+
+def random_erase(
+    image: tf.Tensor,
+    seed: tf.Tensor,
+    *,
+    prob: float,
+    mean: tf.Tensor,
+    std: tf.Tensor,
+    sl: float = 0.02,
+    sh: float = 0.3,
+    r1: float = 0.3,
+    r2: float = 1.0 / 0.3,
+) -> tf.Tensor:
+    """Random erasing (Zhong et al. 2017) as the reference does it, on an HWC image.
+
+    With probability ``prob``, draws area S = U(sl, sh)·H·W and ratio r = U(r1, r2)
+    until h = int(sqrt(S r)) < H and w = int(sqrt(S / r)) < W, picks the top-left
+    corner with ``randint(0, W - w)`` / ``randint(0, H - h)`` and fills the patch
+    with U(0, 255) noise normalised by ``mean``/``std``.
+    """
+    if prob <= 0:
+        return image
+    s_apply, s_loop, s_pos, s_noise = split_seed(seed, 4)
+    shape = tf.shape(image)
+    hh = tf.cast(shape[0], tf.float32)
+    ww = tf.cast(shape[1], tf.float32)
+
+    def draw(i):
+        s = tf.random.experimental.stateless_fold_in(s_loop, tf.cast(i, tf.int64))
+        u = tf.random.stateless_uniform([2], s)
+        area = (sl + (sh - sl) * u[0]) * hh * ww
+        ratio = r1 + (r2 - r1) * u[1]
+        return tf.cast(tf.sqrt(area * ratio), tf.int32), tf.cast(tf.sqrt(area / ratio), tf.int32)
+
+    def cond(i, h, w):
+        return tf.logical_not(tf.logical_and(h < shape[0], w < shape[1]))
+
+    def body(i, h, w):
+        h, w = draw(i + 1)
+        return i + 1, h, w
+
+    def erase():
+        h0, w0 = draw(0)
+        _, h, w = tf.while_loop(cond, body, (tf.constant(0), h0, w0), maximum_iterations=1000)
+        sy, sx = split_seed(s_pos, 2)
+        y = tf.random.stateless_uniform([], sy, 0, shape[0] - h, dtype=tf.int32)
+        x = tf.random.stateless_uniform([], sx, 0, shape[1] - w, dtype=tf.int32)
+        rows = tf.range(shape[0])
+        cols = tf.range(shape[1])
+        mask = ((rows >= y) & (rows < y + h))[:, None, None] & ((cols >= x) & (cols < x + w))[None, :, None]
+        noise = (tf.random.stateless_uniform(shape, s_noise, 0.0, 255.0) - mean) / std
+        return tf.where(mask, noise, image)
+
+    apply = tf.random.stateless_uniform([], s_apply) < prob
+    return tf.cond(apply, erase, lambda: image)
+
+
+def _fit_axis(image: tf.Tensor, axis: int, crop: int, seed: tf.Tensor | None) -> tf.Tensor:
+    """Crop (if larger) or reflect-pad (if smaller) one spatial axis to ``crop``."""
+    size = tf.shape(image)[axis]
+    excess = size - crop
+    span = tf.abs(excess)
+    if seed is None:
+        offset = span // 2
+    else:
+        offset = tf.random.stateless_uniform([], seed, 0, span + 1, dtype=tf.int32)
+    start = tf.where(excess > 0, offset, 0)
+    length = tf.minimum(size, crop)
+    begin = [0, 0, 0]
+    sizes = [-1, -1, -1]
+    begin[axis] = start
+    sizes[axis] = length
+    image = tf.slice(image, tf.stack(begin), tf.stack(sizes))
+    before = tf.where(excess < 0, offset, 0)
+    after = tf.where(excess < 0, span - offset, 0)
+    pads = [[0, 0], [0, 0], [0, 0]]
+    pads[axis] = [before, after]
+    return tf.pad(image, tf.convert_to_tensor(pads), mode="REFLECT")
+
+
+def crop_or_reflect_pad(image: tf.Tensor, height: int, width: int, seed: tf.Tensor | None = None) -> tf.Tensor:
+    """The reference's ``compose_batch`` crop: random (with ``seed``) or centred; reflect-pad small images."""
+    s_y = s_x = None
+    if seed is not None:
+        s_y, s_x = split_seed(seed, 2)
+    image = _fit_axis(image, 0, height, s_y)
+    image = _fit_axis(image, 1, width, s_x)
+    return tf.ensure_shape(image, [height, width, None])
+
+
+def normalize(image: tf.Tensor, mean: tf.Tensor, std: tf.Tensor, bgr: bool = False) -> tf.Tensor:
+    """``(x - mean) / std`` per channel (RGB constants), then optionally reverse to BGR."""
+    image = (image - mean) / std
+    return tf.reverse(image, axis=[-1]) if bgr else image

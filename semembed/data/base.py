@@ -1,0 +1,162 @@
+"""``ImageDataset``: the interface training and evaluation read images through.
+
+A dataset knows its classes, labels and normalisation; it builds ``tf.data``
+pipelines whose order and augmentation are a pure function of (seed, epoch).
+Subclasses supply ``_source`` (how to fetch a raw image by index) and
+``_preprocess`` (resize/augment/normalise one image).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import tensorflow as tf
+
+from semembed.data.sampling import epoch_order, sample_seeds
+
+AUTOTUNE = tf.data.AUTOTUNE
+
+
+class ImageDataset:
+    """Base class of every dataset; see the module docstring.
+
+    Attributes:
+        name: registry name the dataset was created with.
+        classes: ordered original class ids (label i is ``classes[i]``).
+        class_indices: dict original id -> label.
+        train_labels, test_labels: int64 label arrays in file order.
+        image_shape: (H, W, C) of the network input.
+        mean, std: float32 per-channel normalisation (RGB order).
+        train_repeats: passes per training epoch (the reference's ``train_repeats``; CUB-subN).
+    """
+
+    def __init__(
+        self,
+        name: str,
+        classes: Sequence[Any],
+        train_labels: np.ndarray,
+        test_labels: np.ndarray,
+        image_shape: tuple[int, int, int],
+        mean: Sequence[float],
+        std: Sequence[float],
+        class_indices: dict | None = None,
+        train_repeats: int = 1,
+    ):
+        self.name = name
+        self.classes = list(classes)
+        self.class_indices = dict(class_indices) if class_indices is not None else {c: i for i, c in enumerate(self.classes)}
+        self.train_labels = np.asarray(train_labels, dtype=np.int64)
+        self.test_labels = np.asarray(test_labels, dtype=np.int64)
+        self.image_shape = tuple(int(v) for v in image_shape)
+        self.mean = np.asarray(mean, dtype=np.float32).reshape(-1)
+        self.std = np.asarray(std, dtype=np.float32).reshape(-1)
+        self.train_repeats = int(train_repeats)
+
+    # === Sizes ===
+    @property
+    def num_classes(self) -> int:
+        """Number of classes (classes without images count, as in the reference)."""
+        return len(self.classes)
+
+    @property
+    def num_train(self) -> int:
+        return len(self.train_labels)
+
+    @property
+    def num_test(self) -> int:
+        return len(self.test_labels)
+
+    def epoch_length(self, *, oversample: bool = False, repeats: int | None = None) -> int:
+        """Samples per training epoch (before sharding)."""
+        reps = self.train_repeats if repeats is None else int(repeats)
+        if oversample and self.num_train:
+            counts = np.bincount(self.train_labels)
+            n = int((counts > 0).sum() * counts.max())
+        else:
+            n = self.num_train
+        return reps * n
+
+    def steps_per_epoch(self, batch_size: int, drop_remainder: bool = False, *, oversample: bool = False,
+                        repeats: int | None = None) -> int:
+        """Batches per training epoch (one pipeline; divide by the number of shards yourself)."""
+        _check_batch_size(batch_size)
+        n = self.epoch_length(oversample=oversample, repeats=repeats)
+        return n // batch_size if drop_remainder else math.ceil(n / batch_size)
+
+    # === Pipelines ===
+    def train_dataset(
+        self,
+        batch_size: int,
+        *,
+        epoch: int = 0,
+        seed: int = 0,
+        augment: bool = True,
+        input_context: "tf.distribute.InputContext | None" = None,
+        drop_remainder: bool = False,
+        oversample: bool = False,
+        repeats: int | None = None,
+        shuffle: bool = True,
+        cache: bool = False,
+    ) -> tf.data.Dataset:
+        """One epoch of (float32 NHWC normalised images, int32 labels) batches.
+
+        Order and augmentation are a pure function of (seed, epoch).  With
+        ``input_context`` this pipeline takes shard ``input_pipeline_id`` of
+        ``num_input_pipelines`` and ``batch_size`` is the per-replica batch.
+        ``repeats`` defaults to the dataset's ``train_repeats``.  ``cache`` keeps
+        the raw (encoded) images in memory after their first read.
+        """
+        _check_batch_size(batch_size)
+        reps = self.train_repeats if repeats is None else int(repeats)
+        order = epoch_order(self.train_labels, epoch, seed, shuffle=shuffle, oversample=oversample, repeats=reps)
+        seeds = sample_seeds(len(order), epoch, seed)
+        return self._pipeline("train", order, seeds, batch_size, augment, input_context, drop_remainder, cache)
+
+    def test_dataset(
+        self,
+        batch_size: int,
+        *,
+        input_context: "tf.distribute.InputContext | None" = None,
+        cache: bool = False,
+    ) -> tf.data.Dataset:
+        """Test images in file order, no augmentation (feature dumps line up with ``test_labels``)."""
+        _check_batch_size(batch_size)
+        order = np.arange(self.num_test, dtype=np.int64)
+        seeds = np.zeros((len(order), 2), dtype=np.int64)
+        return self._pipeline("test", order, seeds, batch_size, False, input_context, False, cache)
+
+    def _pipeline(self, split, order, seeds, batch_size, augment, input_context, drop_remainder, cache):
+        labels = (self.train_labels if split == "train" else self.test_labels)[order].astype(np.int32)
+        ds = tf.data.Dataset.from_tensor_slices((order, labels, seeds))
+        if input_context is not None and input_context.num_input_pipelines > 1:
+            ds = ds.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
+        load, ok_filter = self._source(split, cache)
+        ds = ds.map(lambda i, y, s: (load(i), y, s), num_parallel_calls=AUTOTUNE)
+        if ok_filter:
+            ds = ds.filter(lambda img, y, s: img[1]).map(lambda img, y, s: (img[0], y, s))
+        preprocess = self._preprocess
+        ds = ds.map(lambda img, y, s: (preprocess(img, s, augment), y), num_parallel_calls=AUTOTUNE)
+        ds = ds.batch(batch_size, drop_remainder=drop_remainder, num_parallel_calls=AUTOTUNE)
+        options = tf.data.Options()
+        options.deterministic = True
+        return ds.with_options(options).prefetch(AUTOTUNE)
+
+    # === Subclass hooks ===
+    def _source(self, split: str, cache: bool) -> tuple[Callable[[tf.Tensor], Any], bool]:
+        """Return (index -> raw image, or (image, ok) when the bool is True; needs_filter)."""
+        raise NotImplementedError
+
+    def _preprocess(self, image: tf.Tensor, seed: tf.Tensor, augment: bool) -> tf.Tensor:
+        """Raw image -> float32 normalised network input of ``image_shape``."""
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return (f"{type(self).__name__}(name={self.name!r}, num_classes={self.num_classes}, "
+                f"num_train={self.num_train}, num_test={self.num_test}, image_shape={self.image_shape})")
+
+
+def _check_batch_size(batch_size: int) -> None:
+    if int(batch_size) < 1:
+        raise ValueError(f"batch_size must be a positive integer, received batch_size={batch_size}")

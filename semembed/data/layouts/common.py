@@ -1,0 +1,74 @@
+"""Helpers shared by the layout readers: class lists, label mapping, clear file errors."""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+
+from semembed.errors import SemembedError
+
+
+def coerce_class_ids(classes: Iterable[Any] | None, kind: type, dataset: str) -> list | None:
+    """Turn a class list (e.g. ``ind2label`` of an embedding file) into ``kind`` ids (int or str)."""
+    if classes is None:
+        return None
+    out = []
+    for c in classes:
+        if isinstance(c, (bytes, np.bytes_)):
+            c = c.decode("utf-8")
+        try:
+            out.append(kind(c.item() if isinstance(c, np.generic) else c))
+        except (TypeError, ValueError):
+            raise SemembedError(f"dataset {dataset}: class id {c!r} in the class list is not a valid "
+                                f"{kind.__name__} id") from None
+    if len(set(out)) != len(out):
+        raise SemembedError(f"dataset {dataset}: the class list contains duplicate ids")
+    return out
+
+
+def map_labels(ids: Sequence[Any], class_indices: dict) -> np.ndarray:
+    """Labels of original ``ids`` via ``class_indices``; -1 where an id is not a class (vectorised)."""
+    ids = np.asarray(ids)
+    if ids.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    uniq, inverse = np.unique(ids, return_inverse=True)
+    lut = np.array([class_indices.get(u.item(), -1) for u in uniq], dtype=np.int64)  # one entry per class
+    return lut[inverse.ravel()]
+
+
+def require_file(path: str, what: str) -> str:
+    """Return ``path`` if it is a file, else raise naming it."""
+    if not os.path.isfile(path):
+        raise SemembedError(f"{what} not found: expected the file {path}")
+    return path
+
+
+def require_dir(path: str, what: str) -> str:
+    """Return ``path`` if it is a directory, else raise naming it."""
+    if not os.path.isdir(path):
+        raise SemembedError(f"{what} not found: expected the directory {path}")
+    return path
+
+
+def read_pairs(path: str, what: str) -> list[tuple[str, str]]:
+    """Non-blank lines of ``<key> <value>`` (whitespace-separated), with file:line in errors."""
+    require_file(path, what)
+    pairs = []
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            parts = line.split()
+            if not parts:
+                continue
+            if len(parts) != 2:
+                raise SemembedError(f"{path}:{lineno}: expected two whitespace-separated fields, got {line.strip()!r}")
+            pairs.append((parts[0], parts[1]))
+    return pairs
+
+
+def parse_int(value: str, path: str, what: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise SemembedError(f"{path}: {what} {value!r} is not an integer") from None

@@ -1,0 +1,34 @@
+"""A generic image folder: ``train/<class>/*`` and ``test/<class>/*``."""
+
+from __future__ import annotations
+
+import os
+
+from semembed.data.files import FileLists
+from semembed.data.layouts.common import require_dir
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".ppm", ".tif", ".tiff")
+
+
+def _files(directory: str) -> list[str]:
+    if not os.path.isdir(directory):
+        return []
+    return sorted(os.path.join(r, f) for r, _, fs in os.walk(directory) for f in fs
+                  if f.lower().endswith(IMAGE_EXTENSIONS) and not f.startswith("."))
+
+
+def read_image_folder(root: str, classes: list[str] | None) -> FileLists:
+    """Classes: sorted non-hidden sub-directories of ``train/`` (or ``classes``); files sorted per class."""
+    train_dir = require_dir(os.path.join(root, "train"), "ImageFolder training directory")
+    test_dir = require_dir(os.path.join(root, "test"), "ImageFolder test directory")
+    if classes is None:
+        classes = sorted(d for d in os.listdir(train_dir)
+                         if not d.startswith(".") and os.path.isdir(os.path.join(train_dir, d)))
+    lists = FileLists(list(classes), [], [], [], [])
+    for label, name in enumerate(classes):  # one directory walk per class
+        for files, labels, base in ((lists.train_files, lists.train_labels, train_dir),
+                                    (lists.test_files, lists.test_labels, test_dir)):
+            found = _files(os.path.join(base, name))
+            files += found
+            labels += [label] * len(found)
+    return lists

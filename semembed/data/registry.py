@@ -1,0 +1,202 @@
+"""Dataset names -> datasets, as the reference's ``get_data_generator`` (plus Fashion-MNIST, digits, ImageFolder).
+
+Names are case-insensitive.  A leading ``inat2018`` is read as ``inat``; then at
+most one of ``-ilsvrcmean`` / ``-caffe`` is stripped from the end, then
+``-large``: the accepted order is ``<base>[-large][-ilsvrcmean|-caffe]``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any, Sequence
+
+from semembed.data import constants as K
+from semembed.data.arrays import ArrayDataset
+from semembed.data.base import ImageDataset
+from semembed.data.files import FileDataset
+from semembed.data.layouts import memory
+from semembed.data.layouts.cars import read_cars
+from semembed.data.layouts.common import coerce_class_ids
+from semembed.data.layouts.flowers import read_flowers
+from semembed.data.layouts.ilsvrc import read_ilsvrc
+from semembed.data.layouts.imagefolder import read_image_folder
+from semembed.data.layouts.inat import read_inat
+from semembed.data.layouts.nab import read_nab
+from semembed.data.layouts.subdirectory import read_subdirectory
+from semembed.errors import SemembedError
+
+logger = logging.getLogger(__name__)
+
+_BASE_NAMES = (
+    "CIFAR-10", "CIFAR-100", "CIFAR-100-a[-consec]", "CIFAR-100-b[-consec]", "ILSVRC", "NAB", "CUB", "CUB-subN",
+    "Cars", "Flowers", "iNat", "iNat_<supercategory>", "iNat2018[_<supercategory>]", "iNat2019", "MIT67Scenes",
+    "UCMLU", "RESISC45", "Fashion-MNIST", "digits", "ImageFolder",
+)
+_SUFFIXES = ("-large", "-ilsvrcmean", "-caffe")
+
+
+def list_datasets() -> list[str]:
+    """Dataset names accepted by :func:`get_dataset` (suffixes ``[-large][-ilsvrcmean|-caffe]`` for file datasets)."""
+    return list(_BASE_NAMES)
+
+
+def default_dataset() -> tuple[str, str | None]:
+    """(name, data_root) of the embedded default: Fashion-MNIST when its files are present, else digits."""
+    root = memory.find_fashion_mnist(None, download=False)
+    return ("fashion-mnist", root) if root is not None else ("digits", None)
+
+
+def _root(data_root: str | None, name: str) -> str:
+    if data_root is None:
+        raise SemembedError(f"dataset {name} needs --data_root (the directory laid out as the reference expects)")
+    if not os.path.isdir(data_root):
+        raise SemembedError(f"dataset {name}: data_root {data_root} is not a directory")
+    return data_root
+
+
+def _parse_suffixes(name: str) -> tuple[str, dict]:
+    opts: dict[str, Any] = {}
+    if name.startswith("inat2018"):
+        name = "inat" + name[len("inat2018"):]
+    if name.endswith("-ilsvrcmean"):
+        opts.update(mean=K.IMAGENET_MEAN, std=K.IMAGENET_STD)
+        name = name[: -len("-ilsvrcmean")]
+    elif name.endswith("-caffe"):
+        opts.update(mean=K.CAFFE_MEAN, std=K.CAFFE_STD, color_mode="bgr")
+        name = name[: -len("-caffe")]
+    if name.endswith("-large"):
+        opts.update(cropsize=(448, 448), default_target_size=512, large=True)
+        name = name[: -len("-large")]
+    return name, opts
+
+
+def _array_dataset(display: str, base: str, data_root, classes, opts) -> ArrayDataset:
+    ignored = sorted(k for k in opts if k in ("mean", "color_mode", "large"))
+    if ignored:
+        logger.warning("dataset %s: the -large/-ilsvrcmean/-caffe suffixes do not apply to in-memory datasets "
+                       "and are ignored (as in the reference for CIFAR)", display)
+    if base in ("cifar-10", "cifar-100") or base.startswith(("cifar-100-a", "cifar-100-b")):
+        cifar10 = base == "cifar-10"
+        if base.startswith("cifar-100-") and base not in ("cifar-100-a", "cifar-100-b", "cifar-100-a-consec",
+                                                           "cifar-100-b-consec"):
+            raise SemembedError(f"unknown dataset {display!r}: did you mean cifar-100-a[-consec] or cifar-100-b[-consec]?")
+        if base.startswith("cifar-100-"):
+            # the class list is fixed for the halves (a user-given list is ignored, as in the reference)
+            classes = list(range(50)) if base.startswith("cifar-100-a") else list(range(50, 100))
+            reenumerate = base.endswith("-consec")
+        else:
+            reenumerate = True
+        arrays = memory.load_cifar(data_root, cifar10)
+        x_tr, y_tr, x_te, y_te, cls = memory.restrict_arrays(*arrays, classes, reenumerate)
+        return ArrayDataset(display, x_tr, y_tr, x_te, y_te, cls, hflip=True, shift=0.15, zoom=0.25 if cifar10 else 0.0)
+    if base in ("fashion-mnist", "fashion_mnist", "fashionmnist"):
+        x_tr, y_tr, x_te, y_te, cls = memory.restrict_arrays(*memory.load_fashion_mnist(data_root), classes, True)
+        return ArrayDataset(display, x_tr, y_tr, x_te, y_te, cls, hflip=True, shift=0.1)
+    # digits: no flip (digits are not mirror-symmetric), shift of +-1 pixel
+    x_tr, y_tr, x_te, y_te, cls = memory.restrict_arrays(*memory.load_digits_split(), classes, True)
+    return ArrayDataset(display, x_tr, y_tr, x_te, y_te, cls, hflip=False, shift=0.125)
+
+
+def get_dataset(
+    name: str,
+    data_root: str | None = None,
+    classes: Sequence[Any] | None = None,
+    strict: bool = False,
+    **options: Any,
+) -> ImageDataset:
+    """Create a dataset by its reference name (case-insensitive) reading ``data_root``.
+
+    Args:
+        name: e.g. ``"CIFAR-100"``, ``"nab-large-caffe"``, ``"cub-sub5"``, ``"inat_aves"``,
+            ``"fashion-mnist"``, ``"digits"``, ``"imagefolder"`` (see :func:`list_datasets`).
+        data_root: directory laid out as the reference expects (optional for
+            CIFAR/Fashion-MNIST, which are then searched in the usual places
+            and downloaded through ``keras.datasets`` if missing; unused by digits).
+        classes: ``ind2label`` of a class-embedding file: restricts and orders
+            the classes so that label i is row i of the embedding.
+        strict: stop at the first unreadable image instead of skipping it.
+        **options: overrides for file datasets (``cropsize``, ``default_target_size``,
+            ``randzoom_range``, ``randerase_prob``, ``mean``, ``std``, ``color_mode``).
+
+    Returns:
+        an :class:`ImageDataset`.
+    """
+    if not isinstance(name, str) or not name.strip():
+        raise SemembedError(f"--dataset must name a dataset, received {name!r}")
+    display = name
+    base, opts = _parse_suffixes(name.strip().lower())
+    large = opts.pop("large", False)
+
+    if base.startswith("cifar-") or base in ("fashion-mnist", "fashion_mnist", "fashionmnist", "digits"):
+        ids = coerce_class_ids(classes, int, display)
+        if ids is not None and min(ids, default=0) < 0:
+            raise SemembedError(f"dataset {display}: class ids must be non-negative integers")
+        return _array_dataset(display, base, data_root, ids, opts)
+
+    def file_ds(lists, **kw):
+        merged = {**kw, **opts, **options}
+        return FileDataset(display, lists, strict=strict, **merged)
+
+    erase = dict(randerase_prob=0.5, randerase_params=K.RANDERASE_PARAMS)
+    if base == "ilsvrc":
+        if large:
+            raise SemembedError(f"dataset {display}: ILSVRC takes no -large suffix (the reference fails on it)")
+        return file_ds(read_ilsvrc(_root(data_root, display), coerce_class_ids(classes, str, display)),
+                       default_target_size=256, randzoom_range=(256, 480), mean=K.IMAGENET_MEAN, std=K.IMAGENET_STD)
+    if base == "nab":
+        zoom = None if large or "randzoom_range" in options else (256, 480)
+        return file_ds(read_nab(_root(data_root, display), coerce_class_ids(classes, int, display)),
+                       cropsize=(224, 224), default_target_size=256, randzoom_range=zoom, mean=K.NAB_MEAN,
+                       std=K.NAB_STD, **erase)
+    if base == "cub" or base.startswith("cub-sub"):
+        if large:
+            raise SemembedError(f"dataset {display}: CUB is already 448 px; the -large suffix is not supported "
+                                "(the reference fails on it)")
+        split, repeats = "train_test_split.txt", 1
+        if base.startswith("cub-sub"):
+            try:
+                n = int(base[len("cub-sub"):])
+            except ValueError:
+                raise SemembedError(f"unknown dataset {display!r}: expected cub-subN with an integer N") from None
+            if n < 1:
+                raise SemembedError(f"dataset {display}: N in cub-subN must be positive")
+            split, repeats = f"train_test_split_{n}.txt", max(30 // n, 1)
+        return file_ds(read_nab(_root(data_root, display), coerce_class_ids(classes, int, display), split_file=split),
+                       cropsize=(448, 448), default_target_size=512, randzoom_range=None, mean=K.CUB_MEAN,
+                       std=K.CUB_STD, train_repeats=repeats, **erase)
+    if base == "cars":
+        return file_ds(read_cars(_root(data_root, display), coerce_class_ids(classes, int, display)),
+                       cropsize=(448, 448), default_target_size=512, mean=K.CARS_MEAN, std=K.CARS_STD, **erase)
+    if base == "flowers":
+        return file_ds(read_flowers(_root(data_root, display), coerce_class_ids(classes, int, display)),
+                       cropsize=(448, 448), default_target_size=512, mean=K.FLOWERS_MEAN, std=K.FLOWERS_STD, **erase)
+    if base == "inat" or base.startswith("inat_") or base == "inat2019":
+        zoom = None if large or "randzoom_range" in options else (256, 480)
+        ids = coerce_class_ids(classes, str, display)
+        if base == "inat2019":
+            lists = read_inat(_root(data_root, display), "train2019.json", "val2019.json", None, ids)
+            mean, std = K.INAT2019_MEAN, K.INAT2019_STD
+        else:
+            sup = base[len("inat_"):] if base.startswith("inat_") else None
+            if sup is not None and sup not in K.INAT2018_STATS:
+                raise SemembedError(f"dataset {display}: unknown iNaturalist super-category {sup!r}; known: "
+                                    f"{', '.join(k for k in K.INAT2018_STATS if k)}")
+            lists = read_inat(_root(data_root, display), "train2018.json", "val2018.json", sup, ids)
+            mean, std = K.INAT2018_STATS[sup]
+        return file_ds(lists, cropsize=(224, 224), default_target_size=256, randzoom_range=zoom, mean=mean, std=std)
+    subdirs = {
+        "mit67scenes": (dict(img_dir="Images", train_list="TrainImages.txt", test_list="TestImages.txt"),
+                        K.MIT67_MEAN, K.MIT67_STD),
+        "ucmlu": ({}, K.UCMLU_MEAN, K.UCMLU_STD),
+        "resisc45": ({}, K.RESISC45_MEAN, K.RESISC45_STD),
+    }
+    if base in subdirs:
+        layout, mean, std = subdirs[base]
+        return file_ds(read_subdirectory(_root(data_root, display), coerce_class_ids(classes, str, display), **layout),
+                       cropsize=(224, 224), default_target_size=256, mean=mean, std=std, **erase)
+    if base in ("imagefolder", "image_folder", "image-folder"):
+        return file_ds(read_image_folder(_root(data_root, display), coerce_class_ids(classes, str, display)),
+                       cropsize=(224, 224), default_target_size=256, mean=K.IMAGENET_MEAN, std=K.IMAGENET_STD)
+    raise SemembedError(f"unknown dataset {display!r}; known: {', '.join(_BASE_NAMES)} "
+                        "(file datasets accept the suffixes [-large][-ilsvrcmean|-caffe])")
