@@ -1,0 +1,317 @@
+"""Retrieval metrics: hierarchical precision, AHP, mAP (reference) and Recall@K, R-precision, MAP@R.
+
+All scores are ``*_score``-like: higher is better.  Definitions (SPEC.md §3, §9):
+
+* Ranking of query q: the database images by ascending distance (ties by
+  index), q itself removed (all-against-all mode).  σᵢ = sim(class(q),
+  class(rᵢ)); β = the similarities of class(q) to all ranked images, sorted
+  descending (the best possible ranking, a function of the class only).
+* ``P@k (T)`` = Σᵢ≤ₖ σᵢ / Σᵢ≤ₖ βᵢ (``T`` = WUP or LCS_HEIGHT), averaged over queries.
+  When Σᵢ≤ₖ βᵢ = 0 every ranking is optimal and HP@k = 1 (the reference divides by zero).
+* ``AHP@K`` = (1/K)·(Σₖ HP@k − (HP@1 + HP@K)/2), ``AHP`` with K = the whole ranking.
+* ``AP``: scikit-learn average precision of the ranking, relevant = same class
+  (mean precision at the relevant positions; 0 without any relevant image).
+  Ties are broken by index, so AP is that of the strict ranking; scikit-learn
+  would instead pool tied scores (identical when there are no ties).
+* ``Recall@K`` (1 when a same-class image is among the K nearest),
+  ``R-Precision`` and ``mAP@R`` (pytorch-metric-learning): R = number of
+  same-class database images; queries with R = 0 are left out of these means.
+
+Work per block of queries: one matrix product, a partial sort when only the
+top K matters or a full sort when AP/AHP need the whole ranking, and
+array gathers; never an N × N matrix or per-image Python code.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Hashable, Iterable, Sequence
+
+import numpy as np
+
+from semembed.errors import SemembedError
+from semembed.evaluation.labels import encode_labels, label_ids
+from semembed.evaluation.ranking import Database, prepare_features, rank_block
+from semembed.taxonomy import ClassPairs, Hierarchy
+
+#: similarity names in the reference's column order
+SIMILARITIES = ("WUP", "LCS_HEIGHT")
+DEFAULT_BLOCK_ELEMENTS = 1 << 22
+
+
+def hp_key(k: int, sim: str) -> str:
+    return f"P@{k} ({sim})"
+
+
+def ahp_key(clip: int | None, sim: str) -> str:
+    return f"AHP{'' if not clip else f'@{clip}'} ({sim})"
+
+
+def best_cumsum(
+    sim: np.ndarray, rows: np.ndarray, counts: np.ndarray, length: int, exclude_self: bool, chunk: int = 256
+) -> np.ndarray:
+    """Cumulated similarities of the best ranking for the classes ``rows``: ``len(rows) x length``.
+
+    The best ranking of class c lists the database images by descending
+    sim(c, ·): value sim[c, c'] ``counts[c']`` times (one fewer for c'=c when
+    the query itself is removed).  Built with ``np.repeat``, no per-image work.
+    """
+    out = np.empty((len(rows), length), dtype=np.float64)
+    for s in range(0, len(rows), chunk):  # bounded memory for many classes
+        r = rows[s : s + chunk]
+        vals = sim[r]
+        cnt = np.broadcast_to(counts, vals.shape).copy()
+        if exclude_self:
+            cnt[np.arange(len(r)), r] -= 1
+        order = np.argsort(-vals, axis=1, kind="stable")
+        vals = np.take_along_axis(vals, order, axis=1)
+        cnt = np.cumsum(np.take_along_axis(cnt, order, axis=1), axis=1)
+        np.minimum(cnt, length, out=cnt)
+        reps = np.diff(cnt, axis=1, prepend=0)
+        out[s : s + chunk] = np.cumsum(np.repeat(vals.ravel(), reps.ravel()).reshape(len(r), length), axis=1)
+    return out
+
+
+def _safe_ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    out = np.ones(np.broadcast_shapes(num.shape, den.shape), dtype=np.float64)
+    np.divide(num, den, out=out, where=den > 0)
+    return out
+
+
+def _trapezoid(hp: np.ndarray, k: int) -> np.ndarray:
+    """AHP@k of each row of an HP curve (trapezoidal rule, step 1/k)."""
+    return hp[:, :k].mean(axis=1) - (hp[:, 0] + hp[:, k - 1]) / (2.0 * k)
+
+
+def _first_positions(rows: np.ndarray, nrows: int) -> np.ndarray:
+    return np.searchsorted(rows, np.arange(nrows))
+
+
+class _Accumulator:
+    """Sums (and optionally per-query values) of metrics over blocks."""
+
+    def __init__(self, keep: bool):
+        self.keep = keep
+        self.sums: dict[str, float] = {}
+        self.counts: dict[str, int] = {}
+        self.values: dict[str, list[np.ndarray]] = {}
+
+    def add(self, name: str, values: np.ndarray, valid: np.ndarray | None = None) -> None:
+        used = values if valid is None else values[valid]
+        self.sums[name] = self.sums.get(name, 0.0) + float(np.sum(used))
+        self.counts[name] = self.counts.get(name, 0) + len(used)
+        if self.keep:
+            v = values.astype(np.float64, copy=True)
+            if valid is not None:
+                v[~valid] = np.nan
+            self.values.setdefault(name, []).append(v)
+
+    def mean(self, name: str) -> float:
+        return self.sums[name] / self.counts[name] if self.counts[name] else 0.0
+
+
+def retrieval_metrics(
+    features: np.ndarray,
+    labels: Sequence,
+    hierarchy: Hierarchy,
+    *,
+    classes: Sequence | None = None,
+    normalize: bool = True,
+    ks: Iterable[int] = (1, 10, 50, 100),
+    clip_ahp: int | None = 250,
+    full_ahp: bool = False,
+    ap: bool = True,
+    recall_ks: Iterable[int] = (),
+    map_at_r: bool = False,
+    r_precision: bool | None = None,
+    query_features: np.ndarray | None = None,
+    query_labels: Sequence | None = None,
+    per_query: bool = False,
+    similarities: Sequence[str] = SIMILARITIES,
+    block_elements: int = DEFAULT_BLOCK_ELEMENTS,
+    progress: bool = False,
+):
+    """Retrieval metrics of ``features`` (the database) with their ``labels``.
+
+    Args:
+        features: ``N x d`` database features (float32 stays float32, as in the reference).
+        labels: class id of every row (or, with ``classes``, an index into ``classes``).
+        hierarchy: the taxonomy giving the class similarities.
+        classes: optional class list; then ``labels`` are integer indices into it.
+        normalize: rank by dot product of L2-normalised features (True) or by
+            squared Euclidean distance (False).
+        ks: cut-offs of ``P@k (WUP)`` / ``P@k (LCS_HEIGHT)``.
+        clip_ahp: K of ``AHP@K`` (None/0: no clipped AHP).
+        full_ahp: also ``AHP`` over the whole ranking (needs full sorts).
+        ap: also ``AP`` (mAP; needs full sorts).
+        recall_ks: cut-offs of ``Recall@K``.
+        map_at_r: also ``mAP@R``; ``r_precision`` (default: same as ``map_at_r``) ``R-Precision``.
+        query_features, query_labels: a separate query set; by default every
+            database image is a query and is removed from its own ranking (by index).
+        per_query: also return the per-query values.
+        similarities: which of WUP / LCS_HEIGHT to report.
+        block_elements: about how many query x database distances to hold at once.
+        progress: show a progress bar on stderr.
+
+    Returns:
+        ``{metric name: mean}`` with the reference's names (``"P@1 (WUP)"``,
+        ``"AHP@250 (LCS_HEIGHT)"``, ``"AHP (WUP)"``, ``"AP"``) and
+        ``"Recall@K"``, ``"R-Precision"``, ``"mAP@R"``.  With ``per_query``, a
+        pair ``(means, {metric name: array of per-query values})`` (NaN for
+        queries left out of a mean).
+
+    Examples:
+        >>> m = retrieval_metrics(feats, labels, load_hierarchy("cifar.parent-child.txt"))
+        >>> m["AHP@250 (LCS_HEIGHT)"]
+    """
+    sims = [s.upper() for s in similarities]
+    for s in sims:
+        if s not in SIMILARITIES:
+            raise SemembedError(f"similarities: unknown similarity {s!r}; expected WUP or LCS_HEIGHT")
+    if r_precision is None:
+        r_precision = map_at_r
+    separate = query_features is not None or query_labels is not None
+    if separate and (query_features is None or query_labels is None):
+        raise SemembedError("query_features and query_labels must be given together")
+
+    db_feats = prepare_features(features, normalize, "features")
+    db_ids = label_ids(labels, classes, "labels")
+    if len(db_ids) != len(db_feats):
+        raise SemembedError(f"labels: {len(db_ids)} labels for {len(db_feats)} feature rows")
+    if separate:
+        q_feats = prepare_features(query_features, normalize, "query_features")
+        if q_feats.shape[1] != db_feats.shape[1]:
+            raise SemembedError(
+                f"query_features have {q_feats.shape[1]} dimensions, the database features {db_feats.shape[1]}"
+            )
+        q_ids = label_ids(query_labels, classes, "query_labels")
+        if len(q_ids) != len(q_feats):
+            raise SemembedError(f"query_labels: {len(q_ids)} labels for {len(q_feats)} query feature rows")
+        class_ids, (db_cls, q_cls) = encode_labels(hierarchy, db_ids, q_ids, names=("labels", "query_labels"))
+    else:
+        q_feats = db_feats
+        class_ids, (db_cls,) = encode_labels(hierarchy, db_ids, names=("labels",))
+        q_cls = db_cls
+    q_feats = q_feats.astype(db_feats.dtype, copy=False)
+
+    n_db, n_q = len(db_feats), len(q_feats)
+    exclude_self = not separate
+    m_len = n_db - 1 if exclude_self else n_db  # images in each ranking
+    if m_len < 1:
+        raise SemembedError("need at least two images to rank (one query and one other image)")
+
+    ks = sorted({int(k) for k in ks})
+    recall_ks = sorted({int(k) for k in recall_ks})
+    clip = int(clip_ahp) if clip_ahp else 0
+    for name, vals in (("ks", ks), ("recall_ks", recall_ks), ("clip_ahp", [clip] if clip else [])):
+        for k in vals:
+            if not 1 <= k <= m_len:
+                raise SemembedError(
+                    f"{name}: cut-off {k} must be between 1 and the {m_len} images in each ranking"
+                )
+
+    pairs = ClassPairs(hierarchy, class_ids)
+    sim_mats = {
+        "WUP": pairs.wup_similarity() if "WUP" in sims else None,
+        "LCS_HEIGHT": pairs.lcs_height_similarity() if "LCS_HEIGHT" in sims else None,
+    }
+    n_cls = len(class_ids)
+    counts = np.bincount(db_cls, minlength=n_cls)
+    relevant = counts[q_cls] - (1 if exclude_self else 0)
+
+    need_full = ap or full_ahp
+    hp_len = max([*ks, clip] or [1])
+    top_len = max([hp_len, *recall_ks])
+    if map_at_r or r_precision:
+        top_len = max(top_len, int(relevant.max()), 1)
+    length = m_len if need_full else min(top_len, m_len)
+    curve_len = m_len if full_ahp else hp_len
+
+    best_tables = {}
+    if not full_ahp:
+        all_rows = np.arange(n_cls)
+        for s in sims:
+            best_tables[s] = best_cumsum(sim_mats[s], all_rows, counts, curve_len, exclude_self)
+
+    db = Database(db_feats, normalize, None if normalize else np.sum(db_feats**2, axis=-1))
+    q_sq = None if normalize else np.sum(q_feats**2, axis=-1)
+    block = int(max(1, min(n_q, block_elements // max(n_db, 1))))
+    acc = _Accumulator(per_query)
+    ks_idx = np.asarray(ks, dtype=np.intp) - 1
+
+    starts = range(0, n_q, block)
+    if progress:
+        from tqdm import tqdm
+
+        starts = tqdm(starts, total=len(starts), file=sys.stderr, unit="block")
+    for s0 in starts:
+        s1 = min(n_q, s0 + block)
+        b = s1 - s0
+        rows = np.arange(b)
+        dist = db.distances(q_feats[s0:s1], None if q_sq is None else q_sq[s0:s1])
+        if exclude_self:
+            dist[rows, s0 + rows] = np.inf  # the query itself goes last and is cut off
+        order = rank_block(dist, None if length >= n_db - 1 else length)[:, :length]
+        del dist
+        rc = db_cls[order]
+        del order
+        qc = q_cls[s0:s1]
+
+        for s in sims:
+            mat = sim_mats[s]
+            sigma = mat.ravel()[qc[:, None] * n_cls + rc[:, :curve_len]]
+            np.cumsum(sigma, axis=1, out=sigma)
+            if full_ahp:
+                uq, inv = np.unique(qc, return_inverse=True)
+                best = best_cumsum(mat, uq, counts, curve_len, exclude_self)[inv.ravel()]
+            else:
+                best = best_tables[s][qc]
+            hp = _safe_ratio(sigma, best)
+            del sigma, best
+            for k, col in zip(ks, hp[:, ks_idx].T):
+                acc.add(hp_key(k, s), col)
+            if full_ahp:
+                acc.add(ahp_key(None, s), _trapezoid(hp, m_len))
+            if clip:
+                acc.add(ahp_key(clip, s), _trapezoid(hp, clip))
+            del hp
+
+        rel = rc == qc[:, None]
+        del rc
+        r_q = relevant[s0:s1]
+        has_rel = r_q > 0
+        if ap or map_at_r:
+            rr, cc = np.nonzero(rel)
+            nth = np.arange(len(rr)) - _first_positions(rr, b)[rr] + 1  # rank among the relevant
+            prec = nth / (cc + 1.0)
+            denom = np.maximum(r_q, 1)
+            if ap:
+                acc.add("AP", np.bincount(rr, prec, minlength=b) / denom)
+            if map_at_r:
+                within = cc < r_q[rr]
+                acc.add("mAP@R", np.bincount(rr[within], prec[within], minlength=b) / denom, has_rel)
+        for k in recall_ks:
+            acc.add(f"Recall@{k}", rel[:, :k].any(axis=1).astype(np.float64), has_rel)
+        if r_precision:
+            in_r = np.arange(rel.shape[1])[None, :] < r_q[:, None]
+            hits = np.count_nonzero(rel & in_r, axis=1)
+            acc.add("R-Precision", hits / np.maximum(r_q, 1), has_rel)
+
+    names = []
+    for s in sims:
+        names += [hp_key(k, s) for k in ks]
+        if full_ahp:
+            names.append(ahp_key(None, s))
+        if clip:
+            names.append(ahp_key(clip, s))
+    if ap:
+        names.append("AP")
+    names += [f"Recall@{k}" for k in recall_ks]
+    if r_precision:
+        names.append("R-Precision")
+    if map_at_r:
+        names.append("mAP@R")
+    means = {name: acc.mean(name) for name in names}
+    if per_query:
+        return means, {name: np.concatenate(acc.values[name]) for name in names}
+    return means
