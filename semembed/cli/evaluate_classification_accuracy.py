@@ -1,0 +1,232 @@
+"""``evaluate_classification_accuracy``: flat and hierarchical accuracy of predictions (reference flags)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from semembed.cli._common import reports_errors, str2bool
+
+METRICS = [
+    "Accuracy", "Top-5 Accuracy", "Avg. Accuracy", "Hierarchical Accuracy",
+    "Mistake Severity", "Avg. Hierarchical Distance@1", "Avg. Hierarchical Distance@5",
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from semembed.evaluation._cli import add_taxonomy_flags
+
+    p = argparse.ArgumentParser(
+        prog="evaluate_classification_accuracy",
+        description="Evaluate flat and hierarchical classification accuracy of softmax outputs, nearest class "
+        "embeddings or a linear SVM on features; from saved files, or from models as the reference does.",
+    )
+    add_taxonomy_flags(p)
+    g = p.add_argument_group("Predictions from files (no model needed)")
+    g.add_argument("--predictions", action="append", default=None, help="File of class scores or probabilities of the test images (N x classes; .npy, .npz or feature pickle), columns in class order; repeatable.")
+    g.add_argument("--features", action="append", default=None, help="File of test-image features; classified by --centroids (same position) or by a linear SVM trained on --train_features; repeatable.")
+    g.add_argument("--train_features", action="append", default=None, help="Training-image features for the SVM of the corresponding --features (rows may be augmentation_epochs x the training labels).")
+    g.add_argument("--train_labels", default=None, help="Labels of the training features (formats as --labels).")
+    g = p.add_argument_group("Predictions from models (as the reference)")
+    g.add_argument("--architecture", default=None, help="Architecture of reference .h5 models (e.g. resnet-110-wfc).")
+    g.add_argument("--model", action="append", default=None, help="Model file: this toolkit's .keras or a reference .h5; repeatable.")
+    g.add_argument("--layer", action="append", default=None, help="Name or index of the layer whose output is used (e.g. prob, l2norm).")
+    g.add_argument("--prob_features", type=str2bool, action="append", default=None, help="Use the layer output of the corresponding --model as class probabilities (yes/no).")
+    g.add_argument("--embedding_dim", type=int, default=None, help="Embedding size of reference .h5 models (default: number of classes).")
+    g.add_argument("--batch_size", type=int, default=1, help="Batch size for feature extraction (default 1).")
+    g.add_argument("--augmentation_epochs", type=int, default=1, help="Augmented passes over the training images for the SVM (default 1).")
+    g = p.add_argument_group("Classifier")
+    g.add_argument("--centroids", action="append", default=None, help="Class-embedding file: classify by the nearest class embedding (squared Euclidean); one per --features/--model.")
+    g.add_argument("--norm", type=str2bool, action="append", default=None, help="L2-normalise the SVM features (yes) instead of scaling by the training max-abs (no, default).")
+    g.add_argument("--C", type=float, default=0.1, help="SVM error weight (default 0.1).")
+    g.add_argument("--conditional_risk", action="store_true", help="Also rank classes by expected LCA-height cost under the predicted probabilities (rows labelled '... (CRM)').")
+    g = p.add_argument_group("Output")
+    g.add_argument("--label", action="append", default=None, help="Name of each evaluated source in the table (default: file name).")
+    g.add_argument("--json", default=None, help="Write {label: {metric: value}}.")
+    g.add_argument("--csv", default=None, help="Write 'label;metric1;metric2;...' lines.")
+    g.add_argument("--overwrite", action="store_true", help="Replace existing output files (refused otherwise).")
+    return p
+
+
+def _to_indices(ids, class_list, what: str):
+    """Class ids -> indices into ``class_list`` (vectorised over distinct ids)."""
+    import numpy as np
+
+    from semembed.errors import SemembedError
+
+    uniq, inv = np.unique(np.asarray(ids), return_inverse=True)
+    pos = {c: i for i, c in enumerate(class_list)}
+    missing = [u for u in uniq.tolist() if u not in pos]
+    if missing:
+        raise SemembedError(f"{what}: class id(s) {missing[:5]} are not among the {len(class_list)} evaluated classes")
+    return np.asarray([pos[u] for u in uniq.tolist()], dtype=np.intp)[inv.ravel()]
+
+
+def _matrix(path: str, what: str):
+    from semembed.evaluation.features import load_features
+
+    return load_features(path).features
+
+
+def _model_scores(args, i, classes):
+    """Reference mode: run a model over the dataset; returns (scores, class list, test label indices, probs?)."""
+    import numpy as np
+
+    from semembed.errors import SemembedError
+    from semembed.evaluation.classification import nearest_centroid_scores, svm_scores
+    from semembed.evaluation._cli import nth
+
+    if not args.dataset:
+        raise SemembedError("--model needs --dataset and --data_root to read the images")
+    import keras
+
+    from semembed.data import get_dataset
+
+    ds = get_dataset(args.dataset, args.data_root, classes=classes)
+    path = args.model[i]
+    if path.lower().endswith(".keras"):
+        model = keras.saving.load_model(path, compile=False)
+    else:
+        from semembed.models import load_reference_model
+
+        if not args.architecture:
+            raise SemembedError("--architecture is needed to rebuild a reference .h5 model")
+        model = load_reference_model(path, args.architecture, ds.num_classes, args.embedding_dim or ds.num_classes,
+                                     input_shape=ds.image_shape)
+    layer = nth(args.layer, i, None)
+    if layer is not None:
+        try:
+            out = model.layers[int(layer)].output
+        except ValueError:
+            out = model.get_layer(layer).output
+        model = keras.Model(model.inputs[0], out)
+
+    def extract(dataset):
+        feats, labs = [], []
+        for x, y in dataset:
+            feats.append(np.asarray(model(x, training=False)))
+            labs.append(np.asarray(y))
+        return np.concatenate(feats), np.concatenate(labs)
+
+    test_x, test_y = extract(ds.test_dataset(args.batch_size))
+    if nth(args.prob_features, i, False):
+        return test_x, ds.classes, test_y, True
+    centroids = nth(args.centroids, i, "")
+    if centroids:
+        from semembed.class_embeddings import load_class_embedding
+
+        emb = load_class_embedding(centroids)
+        return nearest_centroid_scores(test_x, emb.embedding), list(emb.ind2label), \
+            _to_indices(np.asarray(ds.classes, dtype=object)[test_y].tolist(), list(emb.ind2label), "test labels"), False
+    aug = max(1, args.augmentation_epochs)
+    parts = [extract(ds.train_dataset(args.batch_size, epoch=e, seed=0, augment=aug > 1, shuffle=False)) for e in range(aug)]
+    train_x = np.concatenate([p[0] for p in parts])
+    train_y = np.concatenate([p[1] for p in parts])
+    scores = svm_scores(train_x, train_y, test_x, ds.num_classes, C=args.C, normalize=nth(args.norm, i, False))
+    return scores, ds.classes, test_y, False
+
+
+@reports_errors
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    import numpy as np
+
+    from semembed.errors import SemembedError
+    from semembed.evaluation._cli import class_list, default_name, labels_from_args, nth
+    from semembed.evaluation.classification import (
+        as_probabilities, classification_metrics, conditional_risk_scores, nearest_centroid_scores, svm_scores,
+    )
+    from semembed.evaluation.report import format_table, write_json, write_metrics_csv
+    from semembed.io import check_overwrite
+    from semembed.taxonomy import ClassPairs, load_hierarchy
+
+    n_sources = sum(len(x or []) for x in (args.predictions, args.features, args.model))
+    if not n_sources:
+        raise SemembedError("give --predictions FILE, --features FILE or --model FILE")
+    if args.model and (args.predictions or args.features):
+        raise SemembedError("evaluate either --model files or --predictions/--features files in one call")
+    for out in (args.json, args.csv):
+        if out:
+            check_overwrite(out, args.overwrite)
+
+    hierarchy = load_hierarchy(args.hierarchy, is_a=args.is_a, str_ids=args.str_ids)
+    classes = class_list(args)
+    default_classes = classes if classes is not None else hierarchy.leaves()
+
+    # (name, scores, class list, label indices, scores are probabilities?)
+    sources = []
+    if args.model:
+        for i, path in enumerate(args.model):
+            scores, cls, y, probs = _model_scores(args, i, classes)
+            sources.append((nth(args.label, i, default_name(path)), scores, list(cls), y, probs))
+    else:
+        test_ids = labels_from_args(args, hierarchy, classes)
+        for i, path in enumerate(args.predictions or []):
+            scores = _matrix(path, "--predictions")
+            if scores.shape[0] != len(test_ids):
+                raise SemembedError(f"--predictions {path} has {scores.shape[0]} rows but there are {len(test_ids)} labels")
+            if scores.shape[1] != len(default_classes):
+                raise SemembedError(
+                    f"--predictions {path} has {scores.shape[1]} columns but {len(default_classes)} classes are evaluated "
+                    "(give --classes_from for the column order)"
+                )
+            y = _to_indices(test_ids, default_classes, "--labels")
+            sources.append((nth(args.label, i, default_name(path)), scores, list(default_classes), y, True))
+        offset = len(sources)
+        train_ids = None
+        for i, path in enumerate(args.features or []):
+            feats = _matrix(path, "--features")
+            if feats.shape[0] != len(test_ids):
+                raise SemembedError(f"--features {path} has {feats.shape[0]} rows but there are {len(test_ids)} labels")
+            if not np.isfinite(feats).all():
+                raise SemembedError(f"--features {path} contains NaN or infinite values")
+            name = nth(args.label, offset + i, default_name(path))
+            centroids = nth(args.centroids, i, "")
+            if centroids:
+                from semembed.class_embeddings import load_class_embedding
+
+                emb = load_class_embedding(centroids)
+                if emb.dim != feats.shape[1]:
+                    raise SemembedError(f"--centroids {centroids} has {emb.dim} dimensions, --features {path} {feats.shape[1]}")
+                cls = list(emb.ind2label)
+                sources.append((name, nearest_centroid_scores(feats, emb.embedding), cls,
+                                _to_indices(test_ids, cls, "--labels"), False))
+                continue
+            train_path = nth(args.train_features, i, None)
+            if not train_path or not args.train_labels:
+                raise SemembedError(f"--features {path}: give --centroids, or --train_features and --train_labels for the SVM")
+            if train_ids is None:
+                train_ids = labels_from_args(args, hierarchy, classes, flag="--train_labels", path=args.train_labels)
+            train = _matrix(train_path, "--train_features")
+            if len(train) % len(train_ids) or not len(train):
+                raise SemembedError(
+                    f"--train_features {train_path} has {len(train)} rows, not a multiple of the {len(train_ids)} training labels"
+                )
+            if not np.isfinite(train).all():
+                raise SemembedError(f"--train_features {train_path} contains NaN or infinite values")
+            ytr = np.tile(_to_indices(train_ids, default_classes, "--train_labels"), len(train) // len(train_ids))
+            scores = svm_scores(train, ytr, feats, len(default_classes), C=args.C, normalize=nth(args.norm, i, False))
+            sources.append((name, scores, list(default_classes), _to_indices(test_ids, default_classes, "--labels"), False))
+
+    perf = {}
+    for name, scores, cls, y, probs in sources:
+        if name in perf:
+            raise SemembedError(f"two sources are labelled {name!r}; give distinct --label values")
+        pairs = ClassPairs(hierarchy, cls)
+        perf[name] = classification_metrics(y, scores, hierarchy, cls, pairs=pairs)
+        if args.conditional_risk:
+            p, was_prob = as_probabilities(scores)
+            if not was_prob:
+                print(f"note: {name}: scores are not probabilities; conditional risk uses their softmax", file=sys.stderr)
+            perf[f"{name} (CRM)"] = classification_metrics(y, conditional_risk_scores(p, hierarchy, cls, pairs), hierarchy, cls, pairs=pairs)
+
+    print()
+    print(format_table(perf, METRICS))
+    print()
+    if args.json:
+        write_json(args.json, perf, overwrite=args.overwrite)
+        print(f"Wrote {args.json}")
+    if args.csv:
+        write_metrics_csv(args.csv, perf, METRICS, overwrite=args.overwrite)
+        print(f"Wrote {args.csv}")
+    return 0
