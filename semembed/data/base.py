@@ -133,11 +133,24 @@ class ImageDataset:
         if input_context is not None and input_context.num_input_pipelines > 1:
             ds = ds.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
         load, ok_filter = self._source(split, cache)
-        ds = ds.map(lambda i, y, s: (load(i), y, s), num_parallel_calls=AUTOTUNE)
-        if ok_filter:
-            ds = ds.filter(lambda img, y, s: img[1]).map(lambda img, y, s: (img[0], y, s))
         preprocess = self._preprocess
-        ds = ds.map(lambda img, y, s: (preprocess(img, s, augment), y), num_parallel_calls=AUTOTUNE)
+
+        def fetch(index, label, seed):
+            return load(index), label, seed
+
+        def readable(loaded, label, seed):
+            return loaded[1]
+
+        def unwrap(loaded, label, seed):
+            return loaded[0], label, seed
+
+        def transform(image, label, seed):
+            return preprocess(image, seed, augment), label
+
+        ds = ds.map(fetch, num_parallel_calls=AUTOTUNE)
+        if ok_filter:
+            ds = ds.filter(readable).map(unwrap)
+        ds = ds.map(transform, num_parallel_calls=AUTOTUNE)
         ds = ds.batch(batch_size, drop_remainder=drop_remainder, num_parallel_calls=AUTOTUNE)
         options = tf.data.Options()
         options.deterministic = True
