@@ -46,7 +46,6 @@ class Database:
         dots = queries @ self.features.T
         if self.normalize:
             np.negative(dots, out=dots)
-            dots += 0.0  # -0.0 -> 0.0 so that equal distances get equal keys
             return dots
         if query_sqnorm is None:
             query_sqnorm = np.sum(queries**2, axis=-1)
@@ -86,14 +85,16 @@ def prepare_features(features: np.ndarray, normalize: bool, name: str = "feature
 
 
 def order_keys(dist: np.ndarray) -> np.ndarray:
-    """Map float distances to uint64 keys with the same order (float32: exact in the top 32 bits)."""
+    """Map float distances to uint64 keys with the same order (float32: exact in the top 32 bits).
+
+    -0.0 and 0.0 get the same key.
+    """
     if dist.dtype == np.float32:
-        bits = dist.view(np.uint32)
+        bits = (dist + np.float32(0.0)).view(np.uint32)
         keys = np.where(bits & _SIGN32, ~bits, bits | _SIGN32).astype(np.uint64)
         keys <<= np.uint64(32)
         return keys
-    d = dist.astype(np.float64, copy=False)
-    bits = d.view(np.uint64)
+    bits = (dist.astype(np.float64, copy=False) + 0.0).view(np.uint64)
     return np.where(bits & _SIGN64, ~bits, bits | _SIGN64)
 
 
