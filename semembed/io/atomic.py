@@ -25,14 +25,15 @@ def check_overwrite(path: str | os.PathLike, overwrite: bool, flag: str = "--ove
 def atomic_path(path: str | os.PathLike, overwrite: bool = True) -> Iterator[str]:
     """Yield a temporary path in the target's directory; rename it onto ``path`` on success.
 
-    The temporary file keeps the target's suffix so that libraries choosing a
-    format by extension (``np.savez``, h5py, Keras) behave as for the target.
+    The temporary name ends with the target's whole name, so libraries that
+    choose a format by extension (Keras' ``.keras``/``.weights.h5``) behave as
+    for the target.
     """
     target = Path(path)
     check_overwrite(target, overwrite)
     parent = target.parent if str(target.parent) else Path(".")
     parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=f".tmp{''.join(target.suffixes[-1:])}", dir=parent)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=f"-{target.name}", dir=parent)
     os.close(fd)
     try:
         yield tmp

@@ -1,0 +1,51 @@
+"""The resolved configuration of a training run (what the command line produces)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+
+from semembed.training.schedules import ScheduleConfig
+
+
+@dataclass
+class TrainConfig:
+    """Everything ``learn_image_embeddings`` needs; field names follow the reference's flags."""
+
+    dataset: str = "default"
+    data_root: str | None = None
+    embedding: str = "onehot"  # class-embedding file, or "onehot" (cosine loss)
+    architecture: str = "simple"
+    loss: str = "inv_corr"
+    cls_weight: float = 0.0
+    cls_base: str | None = None
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    clipgrad: float = 10.0
+    nesterov: bool = False
+    epochs: int | None = None
+    initial_epoch: int = 0
+    batch_size: int = 100
+    val_batch_size: int | None = None
+    snapshot: str | None = None
+    snapshot_best: str | None = None  # metric name, e.g. "val_accuracy" or "val_loss"
+    snapshot_best_path: str | None = None
+    finetune: str | None = None
+    finetune_init: int = 8
+    gpus: int = 1
+    cpu_replicas: int = 0  # > 1: split the CPU into this many logical devices (testing/debugging)
+    read_workers: int = 8
+    queue_size: int = 100
+    model_dump: str | None = None
+    weight_dump: str | None = None
+    feature_dump: str | None = None
+    log_dir: str | None = None
+    no_progress: bool = False
+    top_k_acc: tuple[int, ...] = ()
+    seed: int = 0
+    deterministic: bool = False
+    max_steps_per_epoch: int | None = None  # cap (quick experiments and tests)
+    overwrite: bool = False
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)

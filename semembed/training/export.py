@@ -1,0 +1,55 @@
+"""Write what a training run produces: models, weights, test-set features.
+
+All writes are atomic.  ``.h5`` model/weight dumps use the reference's legacy
+Keras-2 layout (so the reference's tools and ``load_weights(by_name=True)``
+read them); other names use Keras 3's native formats.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+
+import keras
+import numpy as np
+
+from semembed.errors import SemembedError
+from semembed.io import atomic_path
+
+
+def save_model(model: keras.Model, path: str, overwrite: bool = False) -> None:
+    """Whole model: ``.keras`` (native), or legacy Keras-2 ``.h5`` when the name ends so."""
+    if path.lower().endswith(".h5") or path.lower().endswith(".hdf5"):
+        from semembed.models import save_legacy_h5
+
+        save_legacy_h5(model, path, overwrite=overwrite)
+        return
+    if not path.endswith(".keras"):
+        raise SemembedError(f"--model_dump {path}: use a name ending in .keras (Keras 3) or .h5 (legacy Keras 2)")
+    with atomic_path(path, overwrite=overwrite) as tmp:
+        model.save(tmp)
+
+
+def save_weights(model: keras.Model, path: str, overwrite: bool = False) -> None:
+    """Weights only: ``*.weights.h5`` (Keras 3), or the legacy Keras-2 layout for other ``.h5`` names."""
+    if path.endswith(".weights.h5"):
+        with atomic_path(path, overwrite=overwrite) as tmp:
+            model.save_weights(tmp)
+        return
+    from semembed.models import save_legacy_h5
+
+    save_legacy_h5(model, path, overwrite=overwrite)
+
+
+def save_features(features: np.ndarray, path: str, labels: np.ndarray | None = None, overwrite: bool = False) -> None:
+    """Test-set features: the reference pickle ``{'feat': {i: vector}}``, or ``.npz`` (``feat``, ``labels``)."""
+    features = np.asarray(features)
+    with atomic_path(path, overwrite=overwrite) as tmp:
+        with open(tmp, "wb") as f:
+            if path.lower().endswith(".npz"):
+                arrays = {"feat": features}
+                if labels is not None:
+                    arrays["labels"] = np.asarray(labels)
+                np.savez(f, **arrays)
+            else:
+                pickle.dump({"feat": dict(enumerate(features))}, f, protocol=4)

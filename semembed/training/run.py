@@ -1,0 +1,195 @@
+"""``train(config)``: everything ``learn_image_embeddings`` does, as a library call.
+
+Loads the class embedding and the dataset (restricted and ordered by the
+embedding's ``ind2label``), picks the strategy, builds the task and trainer,
+resumes from a snapshot or fine-tunes, trains, reports the final metrics, and
+writes the requested dumps.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from semembed.errors import SemembedError
+from semembed.io import check_overwrite
+from semembed.training.config import TrainConfig
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainResult:
+    model: object
+    history: list
+    final: dict  # final metrics on the test set
+    features: np.ndarray | None
+    test_labels: np.ndarray
+    class_ids: list
+
+
+def load_targets(embedding: str, dataset_name: str, data_root: str | None):
+    """(class-embedding matrix, class id list, dataset) for ``--embedding FILE`` or ``onehot``."""
+    from semembed.data import get_dataset
+
+    if embedding == "onehot":
+        ds = get_dataset(dataset_name, data_root)
+        return np.eye(ds.num_classes, dtype=np.float32), list(ds.classes), ds
+    from semembed.class_embeddings import load_class_embedding
+
+    emb = load_class_embedding(embedding)
+    ds = get_dataset(dataset_name, data_root, classes=list(emb.ind2label))
+    if ds.num_classes != emb.num_classes:
+        raise SemembedError(
+            f"--embedding {embedding} has {emb.num_classes} classes but dataset {dataset_name} uses {ds.num_classes}"
+        )
+    return emb.embedding.astype(np.float32), list(emb.ind2label), ds
+
+
+def resolve_dataset(config: TrainConfig) -> tuple[str, str | None]:
+    if config.dataset.lower() == "default":
+        from semembed.data import default_dataset
+
+        return default_dataset()
+    return config.dataset, config.data_root
+
+
+def train(config: TrainConfig) -> TrainResult:
+    """Run a training as configured (see :class:`TrainConfig`)."""
+    for path in (config.model_dump, config.weight_dump, config.feature_dump):
+        if path:
+            check_overwrite(path, config.overwrite)
+    if config.cls_weight < 0:
+        raise SemembedError(f"--cls_weight must be >= 0, got {config.cls_weight}")
+    if config.snapshot_best and not config.snapshot_best_path:
+        raise SemembedError("--snapshot_best needs a path to write the best model to")
+
+    from semembed.training.strategy import is_chief, make_strategy
+
+    strategy = make_strategy(config.gpus, config.cpu_replicas)  # before TF touches devices
+    from semembed.training.trainer import Trainer, set_determinism
+
+    set_determinism(config.seed, config.deterministic)
+
+    import tensorflow as tf
+
+    from semembed.training.schedules import LearningRateSchedule, default_epochs
+    from semembed.training.task import EmbeddingTask
+
+    name, root = resolve_dataset(config)
+    targets, class_ids, ds = load_targets(config.embedding, name, root)
+    replicas = strategy.num_replicas_in_sync
+    if config.batch_size % replicas:
+        raise SemembedError(f"--batch_size {config.batch_size} is not divisible by the {replicas} replicas")
+    per_replica = config.batch_size // replicas
+    steps = ds.steps_per_epoch(config.batch_size)
+    if config.max_steps_per_epoch:
+        steps = min(steps, config.max_steps_per_epoch)
+    epochs = config.epochs or default_epochs(config.schedule)
+    schedule_steps = max(ds.num_train // config.batch_size, 1)  # the reference's decay denominator
+    schedule = LearningRateSchedule(config.schedule, schedule_steps, epochs)
+
+    task = EmbeddingTask(
+        architecture=config.architecture, class_embeddings=targets, loss=config.loss,
+        cls_weight=config.cls_weight, cls_base=config.cls_base, input_shape=ds.image_shape,
+        top_k=tuple(config.top_k_acc),
+    )
+    val_bs = config.val_batch_size or config.batch_size
+
+    def train_data(epoch: int, ctx: tf.distribute.InputContext):
+        return ds.train_dataset(per_replica, epoch=epoch, seed=config.seed, input_context=ctx)
+
+    trainer = Trainer(
+        task=task, strategy=strategy, train_data=train_data, val_data=lambda: ds.test_dataset(val_bs),
+        schedule=schedule, steps_per_epoch=steps, nesterov=config.nesterov,
+        clipnorm=config.clipgrad if config.clipgrad > 0 else None, snapshot=config.snapshot,
+        snapshot_best=config.snapshot_best, snapshot_best_path=config.snapshot_best_path,
+        log_dir=config.log_dir, progress=not config.no_progress, chief=is_chief(strategy),
+    )
+    resumed = trainer.restore(config.initial_epoch)
+    if resumed:
+        print(f"Resuming from snapshot {config.snapshot} at epoch {trainer.state.epoch + 1}")
+    elif config.finetune:
+        from semembed.models import load_weights_by_name
+
+        report = load_weights_by_name(trainer.model, config.finetune, skip_mismatch=True)
+        print(f"Loaded {len(report['loaded'])} layers from {config.finetune} ({len(report['skipped'])} skipped)")
+        if config.finetune_init > 0:
+            warm = _warmup_variables(trainer.model, task)
+            print(f"Training the new layers for {config.finetune_init} epochs")
+            trainer.fit(config.finetune_init, variables=warm, phase="warmup")
+            trainer.state.epoch = config.initial_epoch
+            trainer.state.global_step = 0
+    trainer.fit(epochs)
+
+    final = trainer.evaluate()
+    features, probs = predict(trainer, ds.test_dataset(val_bs))
+    test_labels = np.asarray(ds.test_labels)
+    scores = probs if probs is not None else _nearest_scores(features, targets, config.loss)
+    final["balanced_accuracy"] = balanced_accuracy(test_labels, scores.argmax(axis=1), ds.num_classes)
+    if trainer.chief:
+        print("Final test metrics: " + ", ".join(f"{k}: {v:.4f}" for k, v in final.items()))
+        from semembed.training.export import save_features, save_model, save_weights
+
+        if config.weight_dump:
+            save_weights(trainer.model, config.weight_dump, overwrite=config.overwrite)
+        if config.model_dump:
+            save_model(trainer.model, config.model_dump, overwrite=config.overwrite)
+        if config.feature_dump:
+            save_features(features, config.feature_dump, labels=test_labels, overwrite=config.overwrite)
+    return TrainResult(trainer.model, trainer.history, final, features, test_labels, class_ids)
+
+
+def _warmup_variables(model, task) -> list:
+    """Variables of the layers trained during --finetune_init: 'embedding', 'prob' and the embedder's last layer."""
+    names = set(task.warmup_layers)
+    layers = [l for l in model.layers if l.name in names]
+    weighted = [l for l in model.layers if l.trainable_weights]
+    if weighted:
+        emb_out = [l for l in weighted if l.name not in ("prob",) and not l.name.startswith("batch_normalization")]
+        if emb_out:
+            layers.append(emb_out[-1])
+    seen, out = set(), []
+    for layer in layers:
+        for v in layer.trainable_variables:
+            if id(v) not in seen:
+                seen.add(id(v))
+                out.append(v)
+    if not out:
+        raise SemembedError("--finetune_init: the model has no 'embedding' or 'prob' layer to train first")
+    return out
+
+
+def predict(trainer, data) -> tuple[np.ndarray, np.ndarray | None]:
+    """Embeddings (and class probabilities) of a dataset in its order."""
+    import tensorflow as tf
+
+    model, task = trainer.model, trainer.task
+
+    @tf.function
+    def step(images):
+        return task.predict_step(model, images)
+
+    feats, probs = [], []
+    for images, _ in data:
+        emb, prob = step(images)
+        feats.append(emb.numpy())
+        if prob is not None:
+            probs.append(prob.numpy())
+    return np.concatenate(feats), (np.concatenate(probs) if probs else None)
+
+
+def _nearest_scores(features: np.ndarray, targets: np.ndarray, loss: str) -> np.ndarray:
+    dots = features @ targets.T
+    return 2 * dots - np.sum(targets**2, axis=1)[None, :] if loss == "mse" else dots
+
+
+def balanced_accuracy(labels: np.ndarray, predicted: np.ndarray, num_classes: int) -> float:
+    """Mean over the classes present of per-class recall (the reference's 'Average Accuracy')."""
+    counts = np.bincount(labels, minlength=num_classes)
+    hits = np.bincount(labels[predicted == labels], minlength=num_classes)
+    present = counts > 0
+    return float(np.mean(hits[present] / counts[present]))

@@ -1,0 +1,101 @@
+"""Run in a subprocess: 2 replicas on 2 logical CPUs vs. one device with the same global batch.
+
+Prints a JSON line with the largest weight differences.  Usage:
+python replica_check.py {plain|head}
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
+
+from semembed.training.strategy import split_cpu  # noqa: E402
+
+split_cpu(2)
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from semembed.models import add_classifier, wrap_output  # noqa: E402
+from semembed.training.schedules import LearningRateSchedule, ScheduleConfig  # noqa: E402
+from semembed.training.task import EmbeddingTask  # noqa: E402
+from semembed.training.trainer import Trainer  # noqa: E402
+
+MODE = sys.argv[1]
+B, STEPS, K, D = 8, 4, 5, 6
+rng = np.random.default_rng(0)
+X = rng.normal(size=(B * STEPS, 6, 6, 2)).astype("float32")
+Y = rng.integers(0, K, size=B * STEPS).astype("int32")
+E = rng.normal(size=(K, D)).astype("float32")
+E /= np.linalg.norm(E, axis=1, keepdims=True)
+
+
+class TinyTask(EmbeddingTask):
+    def build_model(self):
+        keras.utils.set_random_seed(1)
+        inp = keras.Input((6, 6, 2))
+        x = keras.layers.Conv2D(4, 3, padding="same", activation="relu", kernel_regularizer=keras.regularizers.L2(1e-2))(inp)
+        x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
+        x = keras.layers.Dense(D, name="embedding", kernel_regularizer=keras.regularizers.L2(1e-2))(x)
+        model = wrap_output(keras.Model(inp, x), "inv_corr")
+        return add_classifier(model, K) if self.with_head else model
+
+
+def make_task():
+    return TinyTask("tiny", E, loss="inv_corr", cls_weight=0.1 if MODE == "head" else 0.0)
+
+
+def train_data(epoch, ctx):
+    per_replica = ctx.get_per_replica_batch_size(B)
+    return tf.data.Dataset.from_tensor_slices((X, Y)).batch(per_replica)
+
+
+def run(strategy):
+    sched = LearningRateSchedule(ScheduleConfig(name="SGD", sgd_lr=0.5), STEPS, 1)
+    trainer = Trainer(make_task(), strategy, train_data, None, sched, STEPS, clipnorm=0.05, progress=False)
+    trainer.fit(1)
+    return trainer
+
+
+def emulate_per_replica_bn():
+    """One device, each global batch split in two halves normalised separately (as the replicas do)."""
+    task = make_task()
+    model = task.build_model()
+    opt = keras.optimizers.SGD(0.5, momentum=0.9)
+    for s in range(STEPS):
+        xs, ys = X[s * B:(s + 1) * B], Y[s * B:(s + 1) * B]
+        with tf.GradientTape() as tape:
+            parts = [task.compute_loss(model, xs[h:h + B // 2], ys[h:h + B // 2], float(B), True)[0] for h in (0, B // 2)]
+            reg = tf.add_n(model.losses)
+            loss = parts[0] + parts[1] - reg  # each part carries the whole regularisation once
+        grads = tape.gradient(loss, model.trainable_variables)
+        norm = tf.linalg.global_norm(grads)
+        grads = [g * tf.minimum(1.0, 0.05 / norm) for g in grads]
+        opt.apply(grads, model.trainable_variables)
+    return model
+
+
+mirrored = run(tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]))
+single = run(tf.distribute.get_strategy())
+replica_values = [
+    [np.asarray(t) for t in v.values] for v in mirrored.model.weights if hasattr(v, "values")
+] or [[np.asarray(t) for t in v.value.values] for v in mirrored.model.weights]
+spread = max(float(np.abs(a[0] - a[1]).max()) for a in replica_values)
+out = {"replica_spread": spread}
+if MODE == "plain":
+    out["diff_vs_single"] = max(float(np.abs(a - b).max()) for a, b in zip(mirrored.model.get_weights(), single.model.get_weights()))
+else:
+    ref = emulate_per_replica_bn()
+    out["trainable_diff_vs_emulation"] = max(
+        float(np.abs(np.asarray(a) - np.asarray(b)).max()) for a, b in zip(mirrored.model.trainable_weights, ref.trainable_weights)
+    )
+    out["diff_vs_single_full_batch"] = max(
+        float(np.abs(np.asarray(a) - np.asarray(b)).max()) for a, b in zip(mirrored.model.trainable_weights, single.model.trainable_weights)
+    )
+out["moved"] = max(float(np.abs(a - b).max()) for a, b in zip(mirrored.model.get_weights(), make_task().build_model().get_weights()))
+print(json.dumps(out))
