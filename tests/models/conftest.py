@@ -48,3 +48,9 @@ def write_keras2_h5(
 def reference_dir() -> Path:
     assert REFERENCE.is_dir(), f"reference material missing at {REFERENCE}"
     return REFERENCE
+
+
+@pytest.fixture(scope="session")
+def keras2_h5():
+    """The independent legacy writer above, as a fixture (tests/<area> has no package)."""
+    return write_keras2_h5
