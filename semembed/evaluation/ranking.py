@@ -17,14 +17,15 @@ for float64) are detected and their rows re-ranked exactly with a stable
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 
 import numpy as np
 
 from semembed.errors import SemembedError
 
-_SIGN64 = np.uint64(1 << 63)
-_SIGN32 = np.uint32(1 << 31)
+_INT64_MIN = np.int64(-(2**63))
+_INT32_MIN = np.int32(-(2**31))
 
 
 @dataclass
@@ -87,22 +88,41 @@ def prepare_features(features: np.ndarray, normalize: bool, name: str = "feature
 def order_keys(dist: np.ndarray) -> np.ndarray:
     """Map float distances to uint64 keys with the same order (float32: exact in the top 32 bits).
 
-    -0.0 and 0.0 get the same key.
+    -0.0 and 0.0 get the same key.  (Used by tests; :func:`_packed` inlines it.)
     """
     if dist.dtype == np.float32:
-        bits = (dist + np.float32(0.0)).view(np.uint32)
-        keys = np.where(bits & _SIGN32, ~bits, bits | _SIGN32).astype(np.uint64)
-        keys <<= np.uint64(32)
-        return keys
-    bits = (dist.astype(np.float64, copy=False) + 0.0).view(np.uint64)
-    return np.where(bits & _SIGN64, ~bits, bits | _SIGN64)
+        i = (dist + np.float32(0.0)).view(np.int32)
+        key = (i ^ ((i >> 31) | _INT32_MIN)).view(np.uint32).astype(np.uint64)
+        return key << np.uint64(32)
+    i = (dist.astype(np.float64, copy=False) + 0.0).view(np.int64)
+    return (i ^ ((i >> 63) | _INT64_MIN)).view(np.uint64)
 
 
 def _packed(dist: np.ndarray) -> tuple[np.ndarray, int]:
-    """Keys with the column index in the low bits; returns (keys, index bits)."""
-    n = dist.shape[1]
+    """Keys with the column index in the low bits; returns (keys, index bits).
+
+    A float's bits, read as a signed integer i, map to an unsigned order key by
+    ``i ^ ((i >> sign) | MIN)``: negative numbers get all bits flipped, others
+    only the sign bit.  float32 keys go straight into the high half of each
+    64-bit word (little-endian view), the index into the low half.
+    """
+    b, n = dist.shape
     ibits = max(1, int(n - 1).bit_length())
-    keys = order_keys(dist)
+    if dist.dtype == np.float32 and ibits <= 32 and sys.byteorder == "little":
+        out = np.empty((b, n), dtype=np.uint64)
+        words = out.view(np.uint32).reshape(b, n, 2)
+        words[:, :, 0] = np.arange(n, dtype=np.uint32)
+        i = (dist + np.float32(0.0)).view(np.int32)
+        t = i >> 31
+        t |= _INT32_MIN
+        np.bitwise_xor(i, t, out=words[:, :, 1].view(np.int32))
+        return out, 32
+    i = (dist.astype(np.float64, copy=True) + 0.0).view(np.int64)
+    t = i >> 63
+    t |= _INT64_MIN
+    i ^= t
+    del t
+    keys = i.view(np.uint64)
     keys &= ~np.uint64((1 << ibits) - 1)
     keys |= np.arange(n, dtype=np.uint64)[None, :]
     return keys, ibits
@@ -117,7 +137,7 @@ def _fix_collisions(sorted_keys: np.ndarray, dist: np.ndarray, ibits: int, lengt
     """
     mask = np.uint64((1 << ibits) - 1)
     idx = (sorted_keys & mask).astype(np.intp)
-    if dist.dtype == np.float32 and ibits <= 32:
+    if dist.dtype == np.float32 and (ibits == 32 or ibits <= 29):  # float32 keys are exact
         return idx[:, :length]
     same = ((sorted_keys[:, 1:] ^ sorted_keys[:, :-1]) >> np.uint64(ibits)) == 0
     r, c = np.nonzero(same)
@@ -133,15 +153,76 @@ def _fix_collisions(sorted_keys: np.ndarray, dist: np.ndarray, ibits: int, lengt
     return idx[:, :length]
 
 
+_SAMPLE_RANK = 40  # order statistic of the column sample used as a threshold
+
+
+def _top_by_threshold(dist: np.ndarray, length: int) -> np.ndarray | None:
+    """Top ``length`` of each row via a sampled threshold, or None when not worthwhile.
+
+    The ``_SAMPLE_RANK``-th smallest distance of a strided column sample is a
+    threshold t below which about 2.5 x ``length`` images fall.  Only the
+    candidates ``d <= t`` (padded to a small matrix) are ranked; rows where
+    fewer than ``length + 1`` candidates pass fall back to a full partition.
+    Exact: every image of the true top ``length`` has ``d <= t`` when at least
+    ``length + 1`` images do (the extra one guards a tie at the cut).
+    """
+    b, n = dist.shape
+    need = length + 1
+    stride = max(need * 5 // 2, 400) // _SAMPLE_RANK
+    if stride < 8 or n < 16 * need:
+        return None
+    sample = np.ascontiguousarray(dist[:, ::stride])
+    if sample.shape[1] <= _SAMPLE_RANK:
+        return None
+    thr = np.partition(sample, _SAMPLE_RANK - 1, axis=1)[:, _SAMPLE_RANK - 1]
+    flat = np.flatnonzero(dist <= thr[:, None])  # much faster than a 2-D np.nonzero
+    rows, cols = np.divmod(flat, n)
+    del flat
+    counts = np.bincount(rows, minlength=b)
+    cap = 8 * need
+    good = (counts >= need) & (counts <= cap)
+    width = int(counts[good].max()) if good.any() else need
+    out = np.empty((b, length), dtype=np.intp)
+    if good.any():
+        keep = good[rows]
+        rows, cols = rows[keep], cols[keep]
+        kept_start = np.concatenate([[0], np.cumsum(np.where(good, counts, 0))[:-1]])
+        pos = np.arange(len(rows)) - kept_start[rows]
+        grow = np.flatnonzero(good)
+        slot = np.full(b, -1, dtype=np.intp)
+        slot[grow] = np.arange(len(grow))
+        cand_d = np.full((len(grow), width), np.inf, dtype=dist.dtype)
+        cand_i = np.zeros((len(grow), width), dtype=np.intp)
+        cand_d[slot[rows], pos] = dist[rows, cols]
+        cand_i[slot[rows], pos] = cols
+        # candidate columns are in ascending image order, so ties still break by index
+        order = _rank_keys(cand_d, length)
+        out[grow] = np.take_along_axis(cand_i, order, axis=1)
+    bad = np.flatnonzero(~good)
+    if len(bad):
+        out[bad] = _rank_keys(dist[bad], length)
+    return out
+
+
 def rank_block(dist: np.ndarray, length: int | None = None) -> np.ndarray:
     """Column indices of each row sorted by (distance, index); only the first ``length`` when given.
 
-    ``length < n`` uses a partial sort (``np.partition``) of the packed keys.
+    ``length < n`` ranks only candidates below a sampled threshold (wide rows)
+    or uses a partial sort (``np.partition``) of the packed keys.
     """
     n = dist.shape[1]
     length = n if length is None else int(length)
     if not 1 <= length <= n:
         raise SemembedError(f"ranking length {length} must be between 1 and {n}")
+    if length < n:
+        top = _top_by_threshold(dist, length)
+        if top is not None:
+            return top
+    return _rank_keys(dist, length)
+
+
+def _rank_keys(dist: np.ndarray, length: int) -> np.ndarray:
+    n = dist.shape[1]
     keys, ibits = _packed(dist)
     if length < n:
         # one extra element shows whether the cut falls inside a collision group

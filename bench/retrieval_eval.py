@@ -1,0 +1,160 @@
+#!/usr/bin/env python3
+"""Benchmark of the retrieval metrics (not run by pytest).
+
+Cases (each in a fresh subprocess, so that the peak memory is its own):
+
+* ``10k-clip``:  N = 10,000 queries against themselves, 100-d float32 features,
+  CIFAR-100 taxonomy, 100 classes x 100: P@k + AHP@250 + AP (both similarities).
+  Reference toolkit: 83.6 s on this machine.
+* ``10k-full``:  the same with the full-ranking AHP.  Reference: 135.1 s.
+* ``10k-pml``:   P@1 + R-Precision + mAP@R.  pytorch-metric-learning: 0.43 s.
+* ``100k-pml``:  N = 100,000, 128-d, 1,000 ILSVRC classes x 100: P@1 + R-Precision +
+  mAP@R + AHP@250 (both similarities).  pytorch-metric-learning (without AHP): 29 s, 1.4 GB.
+* ``100k-ap``, ``100k-full``: mAP, and full-ranking AHP + mAP, at that size (slow: full sorts).
+
+``--check`` recomputes the 10k figures with a straightforward implementation
+(stable argsort of every row, best ranking by sorting each query's similarities)
+and prints the largest difference.
+
+Usage: python bench/retrieval_eval.py [--cases 10k-clip,10k-full,...] [--check]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+REFERENCE = os.path.join(REPO, "..", "shared", "reference", "hierarchies")
+
+BASELINES = {
+    "10k-clip": ("reference toolkit", 83.6, None),
+    "10k-full": ("reference toolkit", 135.1, None),
+    "10k-pml": ("pytorch-metric-learning", 0.43, None),
+    "100k-pml": ("pytorch-metric-learning (P@1, R-Prec, MAP@R only)", 29.0, 1.4),
+}
+ALL = ["10k-clip", "10k-full", "10k-pml", "100k-pml", "100k-ap", "100k-full"]
+
+
+def make_data(n_classes: int, per_class: int, dim: int, seed: int = 0):
+    """Clustered float32 features, labels in shuffled order."""
+    rng = np.random.default_rng(seed)
+    centers = rng.standard_normal((n_classes, dim)).astype(np.float32)
+    labels = np.repeat(np.arange(n_classes), per_class)
+    rng.shuffle(labels)
+    feats = centers[labels] + 1.5 * rng.standard_normal((len(labels), dim)).astype(np.float32)
+    return feats, labels
+
+
+def setup(case: str):
+    from semembed.taxonomy import load_hierarchy
+
+    if case.startswith("10k"):
+        h = load_hierarchy(os.path.join(REFERENCE, "cifar100", "cifar.parent-child.txt"))
+        feats, idx = make_data(100, 100, 100)
+    else:
+        h = load_hierarchy(os.path.join(REFERENCE, "ilsvrc", "wordnet.parent-child.mintree.txt"), str_ids=True)
+        feats, idx = make_data(1000, 100, 128)
+    classes = h.leaves()[: int(idx.max()) + 1]
+    return h, feats, idx, classes
+
+
+OPTIONS = {
+    "10k-clip": dict(ks=(1, 10, 50, 100), clip_ahp=250, ap=True),
+    "10k-full": dict(ks=(1, 10, 50, 100), clip_ahp=None, full_ahp=True, ap=True),
+    "10k-pml": dict(ks=(1,), clip_ahp=None, ap=False, map_at_r=True, similarities=("LCS_HEIGHT",)),
+    "100k-pml": dict(ks=(1,), clip_ahp=250, ap=False, map_at_r=True),
+    "100k-ap": dict(ks=(1,), clip_ahp=None, ap=True, similarities=("LCS_HEIGHT",)),
+    "100k-full": dict(ks=(1, 10, 50, 100), clip_ahp=None, full_ahp=True, ap=True),
+}
+
+
+def run_case(case: str) -> dict:
+    from semembed.evaluation import retrieval_metrics
+
+    h, feats, idx, classes = setup(case)
+    t0, c0 = time.perf_counter(), time.process_time()
+    metrics = retrieval_metrics(feats, idx, h, classes=classes, normalize=True, **OPTIONS[case])
+    seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
+    peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
+    return {"case": case, "seconds": seconds, "cpu": cpu, "peak_gb": peak_gb, "metrics": metrics}
+
+
+def straightforward(case: str) -> dict:
+    """Independent check: full stable argsort per row, best ranking by sorting each query's similarities."""
+    from semembed.taxonomy import class_similarity
+
+    h, feats, idx, classes = setup(case)
+    f = feats / np.linalg.norm(feats, axis=1, keepdims=True)
+    n = len(f)
+    sims = {s: class_similarity(h, classes, s.lower()) for s in ("WUP", "LCS_HEIGHT")}
+    opts = OPTIONS[case]
+    ks = list(opts["ks"])
+    sums: dict[str, float] = {}
+    for s0 in range(0, n, 500):
+        q = np.arange(s0, min(n, s0 + 500))
+        d = -(f[q] @ f.T)
+        d[np.arange(len(q)), q] = np.inf
+        order = np.argsort(d, axis=1, kind="stable")[:, : n - 1]
+        rc = idx[order]
+        for s, mat in sims.items():
+            sigma = mat[idx[q][:, None], rc]
+            best = np.sort(sigma, axis=1)[:, ::-1]
+            hp = np.cumsum(sigma, axis=1) / np.cumsum(best, axis=1)
+            for k in ks:
+                sums[f"P@{k} ({s})"] = sums.get(f"P@{k} ({s})", 0) + hp[:, k - 1].sum()
+            for name, kk in ((f"AHP@250 ({s})", 250), (f"AHP ({s})", n - 1)):
+                v = hp[:, :kk].mean(1) - (hp[:, 0] + hp[:, kk - 1]) / (2 * kk)
+                sums[name] = sums.get(name, 0) + v.sum()
+        rel = rc == idx[q][:, None]
+        prec = np.cumsum(rel, axis=1) / np.arange(1, n)
+        ap = (prec * rel).sum(1) / np.maximum(rel.sum(1), 1)
+        sums["AP"] = sums.get("AP", 0) + ap.sum()
+    return {k: v / n for k, v in sums.items()}
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--cases", default=",".join(ALL[:4]), help=f"comma-separated cases among {ALL}")
+    p.add_argument("--check", action="store_true", help="compare the 10k figures with a straightforward implementation")
+    p.add_argument("--one", default=None, help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.one:
+        print(json.dumps(run_case(args.one)))
+        return 0
+    print(f"numpy {np.__version__}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
+    results = {}
+    for case in args.cases.split(","):
+        out = subprocess.run([sys.executable, __file__, "--one", case], capture_output=True, text=True)
+        if out.returncode:
+            print(out.stderr)
+            return 1
+        res = json.loads(out.stdout.strip().splitlines()[-1])
+        results[case] = res
+        line = f"{case:10s} {res['seconds']:8.2f} s wall ({res['cpu']:.2f} s CPU)   peak {res['peak_gb']:.2f} GB"
+        if case in BASELINES:
+            name, secs, gb = BASELINES[case]
+            line += f"   vs {name}: {secs} s -> {secs / res['seconds']:.1f}x faster"
+            if gb:
+                line += f", {gb} GB -> {res['peak_gb'] / gb:.2f}x memory"
+        print(line)
+        shown = {k: round(v, 4) for k, v in res["metrics"].items()}
+        print("           ", shown)
+    if args.check:
+        for case in [c for c in results if c.startswith("10k") and c != "10k-pml"]:
+            ref = straightforward(case)
+            diff = max(abs(ref[k] - v) for k, v in results[case]["metrics"].items() if k in ref)
+            print(f"check {case}: max |difference| to the straightforward implementation = {diff:.2e}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
