@@ -36,6 +36,9 @@ class Database:
     normalize: bool
     sqnorm: np.ndarray | None  # |x|² for squared Euclidean distances
 
+    def __post_init__(self) -> None:
+        self._features_t = np.ascontiguousarray(self.features.T)  # d x N: the faster GEMM layout
+
     @classmethod
     def build(cls, features: np.ndarray, normalize: bool, name: str = "features") -> "Database":
         feats = prepare_features(features, normalize, name)
@@ -44,7 +47,7 @@ class Database:
 
     def distances(self, queries: np.ndarray, query_sqnorm: np.ndarray | None = None) -> np.ndarray:
         """``len(queries) x N`` distances (lower = closer) in the features' dtype."""
-        dots = queries @ self.features.T
+        dots = queries @ self._features_t
         if self.normalize:
             np.negative(dots, out=dots)
             return dots

@@ -36,7 +36,10 @@ from semembed.taxonomy import ClassPairs, Hierarchy
 
 #: similarity names in the reference's column order
 SIMILARITIES = ("WUP", "LCS_HEIGHT")
-DEFAULT_BLOCK_ELEMENTS = 1 << 22
+#: query x database distances per block: full rankings keep several float64 arrays of
+#: that size, top-K rankings only the float distances and a mask
+FULL_BLOCK_ELEMENTS = 1 << 22
+TOP_BLOCK_ELEMENTS = 1 << 25
 
 
 def hp_key(k: int, sim: str) -> str:
@@ -128,7 +131,7 @@ def retrieval_metrics(
     query_labels: Sequence | None = None,
     per_query: bool = False,
     similarities: Sequence[str] = SIMILARITIES,
-    block_elements: int = DEFAULT_BLOCK_ELEMENTS,
+    block_elements: int | None = None,
     progress: bool = False,
 ):
     """Retrieval metrics of ``features`` (the database) with their ``labels``.
@@ -150,7 +153,8 @@ def retrieval_metrics(
             database image is a query and is removed from its own ranking (by index).
         per_query: also return the per-query values.
         similarities: which of WUP / LCS_HEIGHT to report.
-        block_elements: about how many query x database distances to hold at once.
+        block_elements: about how many query x database distances to hold at once
+            (default 2**22 with full rankings, 2**25 for top-K only).
         progress: show a progress bar on stderr.
 
     Returns:
@@ -235,6 +239,8 @@ def retrieval_metrics(
 
     db = Database(db_feats, normalize, None if normalize else np.sum(db_feats**2, axis=-1))
     q_sq = None if normalize else np.sum(q_feats**2, axis=-1)
+    if block_elements is None:
+        block_elements = FULL_BLOCK_ELEMENTS if need_full else TOP_BLOCK_ELEMENTS
     block = int(max(1, min(n_q, block_elements // max(n_db, 1))))
     acc = _Accumulator(per_query)
     ks_idx = np.asarray(ks, dtype=np.intp) - 1
