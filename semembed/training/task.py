@@ -69,7 +69,7 @@ def sync_batchnorm_statistics(model: keras.Model, ctx) -> None:
     stats = [v for v in model.non_trainable_variables if "moving_" in v.path]
     if not stats:
         return
-    averaged = ctx.all_reduce("mean", [v.value for v in stats])
+    averaged = ctx.all_reduce("mean", [tf.identity(v.value) for v in stats])  # tensors, not variables
     for v, a in zip(stats, averaged):
         v.assign(a)
 

@@ -112,10 +112,15 @@ class Trainer:
         if variables_key not in self._step_fns:
             task, model, opt, clip, strategy = self.task, self.model, self.optimizer, self.clipnorm, self.strategy
 
+            def replica_step(images, labels):
+                sums = task.train_step(model, opt, images, labels, clip, variables)
+                return tf.distribute.get_replica_context().all_reduce("sum", sums)
+
             @tf.function
             def step(images, labels):
-                sums = strategy.run(task.train_step, args=(model, opt, images, labels, clip, variables))
-                return {k: strategy.reduce("SUM", v, axis=None) for k, v in sums.items()}
+                sums = strategy.run(replica_step, args=(images, labels))
+                # already summed over replicas: every replica holds the same values
+                return {k: strategy.experimental_local_results(v)[0] for k, v in sums.items()}
 
             self._step_fns[variables_key] = step
         return self._step_fns[variables_key]

@@ -1,0 +1,130 @@
+"""learn_image_embeddings end to end in subprocesses: dumps, logs, resume after SIGKILL, NaN stop."""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import time
+
+import h5py
+import numpy as np
+import pytest
+
+from semembed.class_embeddings import compute_class_embedding, save_class_embedding
+from semembed.taxonomy import load_hierarchy
+from tests.conftest import REPO, script_env
+
+SCRIPT = str(REPO / "scripts" / "learn_image_embeddings.py")
+DIGITS_TAXONOMY = REPO / "hierarchies" / "digits" / "digits.parent-child.txt"
+BASE = ["--dataset", "digits", "--batch_size", "32", "--max_steps_per_epoch", "3", "--no_progress",
+        "--lr_schedule", "SGD", "--sgd_lr", "0.05", "--seed", "7"]
+
+
+def run(*args, timeout=300):
+    return subprocess.run([sys.executable, SCRIPT, *map(str, args)], capture_output=True, text=True,
+                          env=script_env(), timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def digits_embedding(tmp_path_factory):
+    h = load_hierarchy(DIGITS_TAXONOMY)
+    emb, _ = compute_class_embedding(h, method="unitsphere")
+    path = tmp_path_factory.mktemp("emb") / "digits.unitsphere.pickle"
+    save_class_embedding(emb, path)
+    return path
+
+
+def h5_arrays(path):
+    out = {}
+    with h5py.File(path, "r") as f:
+        f.visititems(lambda name, obj: out.__setitem__(name, obj[()]) if isinstance(obj, h5py.Dataset) else None)
+    return out
+
+
+def test_train_with_head_writes_all_outputs(tmp_path, digits_embedding):
+    r = run(*BASE, "--embedding", digits_embedding, "--cls_weight", "0.1", "--epochs", "2", "--top_k_acc", "2",
+            "--feature_dump", tmp_path / "feat.pickle", "--model_dump", tmp_path / "model.keras",
+            "--weight_dump", tmp_path / "weights.h5", "--log_dir", tmp_path / "logs")
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "Final test metrics:" in r.stdout and "balanced_accuracy" in r.stdout and "prob_accuracy" in r.stdout
+    from semembed.data import get_dataset
+
+    n_test = get_dataset("digits").num_test
+    feats = pickle.loads((tmp_path / "feat.pickle").read_bytes())["feat"]
+    assert len(feats) == n_test and sorted(feats) == list(range(n_test))  # the test split, in order
+    f0 = np.asarray(feats[0])
+    assert f0.shape == (10,) and abs(np.linalg.norm(f0) - 1) < 1e-5  # l2norm output
+    import keras
+
+    import semembed.models  # noqa: F401  (registers the custom layers)
+
+    model = keras.models.load_model(tmp_path / "model.keras")
+    assert {"l2norm", "prob"} <= {layer.name for layer in model.layers}
+    arrays = h5_arrays(tmp_path / "weights.h5")
+    assert any(k.startswith("prob/") for k in arrays) and any("embedding" in k for k in arrays)
+    events = list((tmp_path / "logs").glob("events.out.tfevents*"))
+    assert events and events[0].stat().st_size > 0
+    # existing outputs are not clobbered
+    again = run(*BASE, "--embedding", digits_embedding, "--epochs", "1", "--feature_dump", tmp_path / "feat.pickle")
+    assert again.returncode == 2 and "exists already" in again.stderr
+
+
+def test_resume_after_sigkill_equals_uninterrupted(tmp_path, digits_embedding):
+    common = [*BASE, "--embedding", digits_embedding, "--epochs", "4", "--deterministic", "--overwrite"]
+    full = run(*common, "--feature_dump", tmp_path / "full.npz", "--weight_dump", tmp_path / "full.weights.h5")
+    assert full.returncode == 0, full.stderr[-3000:]
+
+    snap = tmp_path / "snap.npz"
+    cmd = [sys.executable, SCRIPT, *map(str, common), "--snapshot", str(snap),
+           "--feature_dump", str(tmp_path / "res.npz"), "--weight_dump", str(tmp_path / "res.weights.h5")]
+    proc = subprocess.Popen(cmd, env=script_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 240
+    epoch = 0
+    while time.time() < deadline and proc.poll() is None:
+        if snap.exists():
+            with np.load(snap) as z:
+                epoch = json.loads(bytes(z["meta"]).decode())["state"]["epoch"]
+            if epoch >= 2:
+                break
+        time.sleep(0.05)
+    assert proc.poll() is None, "run finished before it could be killed"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert 2 <= epoch < 4 and not (tmp_path / "res.npz").exists()
+
+    resumed = subprocess.run(cmd, env=script_env(), capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert f"Resuming from snapshot {snap} at epoch {epoch + 1}" in resumed.stdout
+    a, b = np.load(tmp_path / "full.npz"), np.load(tmp_path / "res.npz")
+    np.testing.assert_array_equal(a["labels"], b["labels"])
+    np.testing.assert_array_equal(a["feat"], b["feat"])
+    wa, wb = h5_arrays(tmp_path / "full.weights.h5"), h5_arrays(tmp_path / "res.weights.h5")
+    assert wa.keys() == wb.keys() and len(wa) > 10
+    for k in wa:
+        np.testing.assert_array_equal(wa[k], wb[k])
+
+
+def test_nan_loss_stops_cleanly(tmp_path):
+    r = run("--dataset", "digits", "--embedding", "onehot", "--loss", "mse", "--batch_size", "32",
+            "--max_steps_per_epoch", "5", "--epochs", "3", "--no_progress", "--lr_schedule", "SGD",
+            "--sgd_lr", "1e12", "--clipgrad", "0", "--snapshot", tmp_path / "s.npz")
+    assert r.returncode == 3, r.stderr[-2000:]
+    assert "training loss became" in r.stderr and "Traceback" not in r.stderr
+    assert "Try a lower learning rate" in r.stderr
+
+
+def test_help_explains_every_reference_flag():
+    r = run("--help")
+    assert r.returncode == 0
+    for flag in ["--dataset", "--data_root", "--embedding", "--architecture", "--loss", "--cls_weight", "--cls_base",
+                 "--lr_schedule", "--clipgrad", "--max_decay", "--nesterov", "--epochs", "--batch_size",
+                 "--val_batch_size", "--snapshot", "--snapshot_best", "--initial_epoch", "--finetune",
+                 "--finetune_init", "--gpus", "--read_workers", "--queue_size", "--model_dump", "--weight_dump",
+                 "--feature_dump", "--log_dir", "--no_progress", "--top_k_acc", "--sgdr_base_len", "--sgdr_mul",
+                 "--sgdr_max_lr", "--sgdr_min_lr", "--sgd_lr", "--sgd_patience", "--sgd_min_lr", "--sgd_schedule",
+                 "--clr_min_lr", "--clr_max_lr", "--clr_step_len", "--cpu_replicas"]:
+        assert flag in r.stdout, flag
