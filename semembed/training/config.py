@@ -13,6 +13,7 @@ from semembed.training.schedules import ScheduleConfig
 class TrainConfig:
     """Everything ``learn_image_embeddings`` needs; field names follow the reference's flags."""
 
+    task: str = "embedding"  # or "classifier": the plain softmax baseline
     dataset: str = "default"
     data_root: str | None = None
     embedding: str = "onehot"  # class-embedding file, or "onehot" (cosine loss)

@@ -27,6 +27,7 @@ class TrainResult:
     history: list
     final: dict  # final metrics on the test set
     features: np.ndarray | None
+    probabilities: np.ndarray | None
     test_labels: np.ndarray
     class_ids: list
 
@@ -77,7 +78,7 @@ def train(config: TrainConfig) -> TrainResult:
     import tensorflow as tf
 
     from semembed.training.schedules import LearningRateSchedule, default_epochs
-    from semembed.training.task import EmbeddingTask
+    from semembed.training.task import ClassifierTask, EmbeddingTask
 
     name, root = resolve_dataset(config)
     targets, class_ids, ds = load_targets(config.embedding, name, root)
@@ -92,11 +93,16 @@ def train(config: TrainConfig) -> TrainResult:
     schedule_steps = max(ds.num_train // config.batch_size, 1)  # the reference's decay denominator
     schedule = LearningRateSchedule(config.schedule, schedule_steps, epochs)
 
-    task = EmbeddingTask(
-        architecture=config.architecture, class_embeddings=targets, loss=config.loss,
-        cls_weight=config.cls_weight, cls_base=config.cls_base, input_shape=ds.image_shape,
-        top_k=tuple(config.top_k_acc),
-    )
+    if config.task == "classifier":
+        task = ClassifierTask(config.architecture, ds.num_classes, input_shape=ds.image_shape, top_k=tuple(config.top_k_acc))
+    elif config.task == "embedding":
+        task = EmbeddingTask(
+            architecture=config.architecture, class_embeddings=targets, loss=config.loss,
+            cls_weight=config.cls_weight, cls_base=config.cls_base, input_shape=ds.image_shape,
+            top_k=tuple(config.top_k_acc),
+        )
+    else:
+        raise SemembedError(f"unknown task {config.task!r}; expected 'embedding' or 'classifier'")
     val_bs = config.val_batch_size or config.batch_size
 
     def train_data(epoch: int, ctx: tf.distribute.InputContext):
@@ -140,7 +146,7 @@ def train(config: TrainConfig) -> TrainResult:
             save_model(trainer.model, config.model_dump, overwrite=config.overwrite)
         if config.feature_dump:
             save_features(features, config.feature_dump, labels=test_labels, overwrite=config.overwrite)
-    return TrainResult(trainer.model, trainer.history, final, features, test_labels, class_ids)
+    return TrainResult(trainer.model, trainer.history, final, features, probs, test_labels, class_ids)
 
 
 def _warmup_variables(model, task) -> list:

@@ -155,3 +155,47 @@ def _correct(scores, labels, k: int):
     k = min(int(k), int(scores.shape[-1]))
     hit = ops.in_top_k(labels, scores, k)
     return tf.reduce_sum(tf.cast(hit, tf.float32))
+
+
+@dataclass
+class ClassifierTask(Task):
+    """Plain softmax classification (the baseline): the network's ``prob`` output with cross-entropy.
+
+    The model has two outputs, ``[features, prob]``, where features are the
+    input of the ``prob`` layer (the usual retrieval features of a classifier).
+    """
+
+    architecture: str
+    num_classes: int
+    input_shape: tuple | None = None
+    top_k: tuple[int, ...] = ()
+
+    warmup_layers = ("prob",)
+    with_head = True
+
+    def build_model(self) -> keras.Model:
+        from semembed.models import build_network
+
+        net = build_network(self.num_classes, self.architecture, classification=True, input_shape=self.input_shape)
+        prob = net.get_layer("prob")
+        return keras.Model(net.inputs, [prob.input, prob.output], name=net.name)
+
+    def metric_names(self) -> list[str]:
+        return ["loss", "accuracy"] + [f"top{k}_accuracy" for k in self.top_k]
+
+    def compute_loss(self, model, images, labels, global_size, training):
+        _, prob = model(images, training=training)
+        labels = tf.cast(tf.reshape(labels, [-1]), tf.int32)
+        prob = tf.cast(prob, tf.float32)
+        ce_sum = tf.reduce_sum(keras.losses.sparse_categorical_crossentropy(labels, prob))
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        reg = tf.add_n([tf.cast(x, tf.float32) for x in model.losses]) if model.losses else tf.constant(0.0)
+        n = tf.cast(tf.shape(labels)[0], tf.float32)
+        sums = {"loss": ce_sum + reg * n, "accuracy": _correct(prob, labels, 1), "count": n}
+        for k in self.top_k:
+            sums[f"top{k}_accuracy"] = _correct(prob, labels, k)
+        return ce_sum / global_size + reg / replicas, sums
+
+    def predict_step(self, model, images):
+        feats, prob = model(images, training=False)
+        return feats, prob
