@@ -88,6 +88,11 @@ def build_embedding_model(
         ``[embedding_output, prob]`` when ``num_classes`` is given.
     """
     net = build_network(embedding_dim, architecture, input_channels=input_channels, input_shape=input_shape)
+    if net.output.shape[-1] != embedding_dim:
+        raise SemembedError(
+            f"architecture {architecture!r} outputs {net.output.shape[-1]}-d features (no top layer), "
+            f"not embedding_dim={embedding_dim}; use its '-fc' variant (e.g. 'resnet-110-fc') for other sizes"
+        )
     model = wrap_output(net, loss)
     if num_classes is not None:
         model = add_classifier(model, num_classes, cls_base)

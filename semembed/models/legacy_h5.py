@@ -138,7 +138,11 @@ def plan_assignment(model: keras.Model, file_layers: list[FileLayer]) -> dict:
             accept(layer, item)
         unused_file.extend(item.name for item in items[len(targets):])
     unfilled = [layer.name for layer in layers if layer.name not in filled]
-    return {"pairs": pairs, "mismatched": mismatched, "unused_file": unused_file, "unfilled_model": unfilled, "renamed": renamed}
+    return {
+        "pairs": pairs, "mismatched": mismatched, "unused_file": unused_file, "unfilled_model": unfilled,
+        "renamed": renamed, "file_shapes": {item.name: item.shapes for item in file_layers},
+        "model_shapes": {layer.name: _shapes(layer) for layer in layers if layer.name in unfilled},
+    }
 
 
 def _listing(title: str, names: list[str]) -> str:
@@ -153,10 +157,16 @@ def _describe_problems(path: str, plan: dict, require_complete: bool) -> str:
         text += _listing("shape/count mismatches", plan["mismatched"])
     rest = [n for n in plan["unused_file"] if not any(m.startswith(n + " ->") for m in plan["mismatched"])]
     if rest:
-        text += _listing("file layers with no matching model layer", rest)
+        text += _listing("file layers with no matching model layer", [_with_shapes(n, plan["file_shapes"]) for n in rest])
     if require_complete and plan["unfilled_model"]:
-        text += _listing("model layers without weights in the file", plan["unfilled_model"])
+        unfilled = [_with_shapes(n, plan["model_shapes"]) for n in plan["unfilled_model"]]
+        text += _listing("model layers without weights in the file", unfilled)
     return text
+
+
+def _with_shapes(name: str, shapes: dict) -> str:
+    """Auto-named layers pair by kind and shapes, so show the shapes that found no partner."""
+    return name if _kind(name) is None else f"{name} {list(shapes.get(name, ()))}"
 
 
 def _apply(plan: dict, legacy_bn_epsilon: bool) -> list[str]:

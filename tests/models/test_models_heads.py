@@ -126,3 +126,9 @@ def test_keras_and_weights_round_trip(build, tmp_path):
 def test_embedding_model_rejects_unknown_loss():
     with pytest.raises(SemembedError, match="unknown embedding loss 'cosine'"):
         build_embedding_model("simple", 6, loss="cosine", input_shape=SHAPE)
+
+
+def test_no_top_resnet_needs_its_feature_size():
+    assert build_embedding_model("resnet-32", 64, input_shape=SHAPE).output.shape[-1] == 64
+    with pytest.raises(SemembedError, match="resnet-110-fc"):
+        build_embedding_model("resnet-32", 10, input_shape=SHAPE)

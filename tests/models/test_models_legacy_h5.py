@@ -278,3 +278,17 @@ def test_load_reference_plain11(tmp_path):
         np.testing.assert_array_equal(a, b)
     with pytest.raises(SemembedError, match="prob"):
         load_reference_model(tmp_path / "cifar_plain11.h5", "simple", num_classes=12, embedding_dim=10, input_shape=(8, 8, 3))
+
+
+def test_auto_named_top_mismatch_shows_shapes(tmp_path):
+    from semembed.models.densenet import build_densenet
+
+    donor = build_densenet(5, depth=10, growth_rate=4, input_shape=SHAPE)
+    save_legacy_h5(donor, tmp_path / "densenet.h5")
+    target = build_densenet(7, depth=10, growth_rate=4, input_shape=SHAPE)
+    with pytest.raises(SemembedError) as err:
+        load_weights_strict(target, tmp_path / "densenet.h5")
+    msg = str(err.value)
+    feat = donor.layers[-1].kernel.shape[0]
+    assert f"file layers with no matching model layer (1): dense_1 [({feat}, 5), (5,)]" in msg
+    assert f"model layers without weights in the file (1): dense_1 [({feat}, 7), (7,)]" in msg
