@@ -192,3 +192,19 @@ def test_bad_inputs_raise_clear_errors(tree_file):
     zero[2] = 0
     with pytest.raises(SemembedError, match="all zero"):
         retrieval_metrics(zero, labels, h, normalize=True, ks=[1], clip_ahp=None)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_rank_block_threshold_path_on_wide_rows(dtype):
+    """Wide rows take the sampled-threshold selection; rows it cannot serve fall back to a partition."""
+    from semembed.evaluation.ranking import _top_by_threshold
+
+    rng = np.random.default_rng(12)
+    d = (rng.integers(-50, 50, (12, 3000)) * 0.01).astype(dtype)
+    d[3] = 1.0  # all tied: too many candidates -> fallback
+    d[4, ::7] = -5.0  # a cluster of equal nearest distances, in the sample too
+    d[5, 1] = np.inf
+    want = np.array([np.lexsort((np.arange(3000), r)) for r in d.astype(np.float64)])
+    for length in (1, 5, 130):
+        assert _top_by_threshold(d, length) is not None
+        np.testing.assert_array_equal(rank_block(d, length), want[:, :length])
