@@ -42,6 +42,7 @@ TABLE_METRICS = [
 @dataclass
 class DemoConfig:
     out_dir: str = "runs/demo"
+    dataset: str | None = None  # None: the embedded default (Fashion-MNIST if installed, else digits)
     architecture: str = "simple-tiny"
     epochs: int = 3
     batch_size: int = 128
@@ -72,7 +73,11 @@ def run_demo(config: DemoConfig) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
 
-    dataset, root = default_dataset()
+    dataset, root = default_dataset() if config.dataset is None else (config.dataset.lower(), None)
+    if dataset not in TAXONOMIES:
+        from semembed.errors import SemembedError
+
+        raise SemembedError(f"--dataset {config.dataset!r}: the demo ships taxonomies for {', '.join(TAXONOMIES)} only")
     hierarchy = load_hierarchy(taxonomy_for(dataset))
     embedding, report = compute_class_embedding(hierarchy, method="unitsphere")
     emb_path = out / "class_embedding.pickle"

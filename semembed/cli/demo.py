@@ -17,6 +17,8 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("--out_dir", default="runs/demo", help="Directory for the embedding, results.{md,json,csv} and the PNG plot.")
+    p.add_argument("--dataset", default=None, choices=["fashion-mnist", "digits"],
+                   help="Dataset (default: Fashion-MNIST when its files are installed, else scikit-learn's digits).")
     p.add_argument("--architecture", default="simple-tiny", help="Network of both models (see learn_image_embeddings --help).")
     p.add_argument("--epochs", type=int, default=3, help="Training epochs of each model.")
     p.add_argument("--batch_size", type=int, default=128, help="Batch size.")
@@ -33,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from semembed.demo import DemoConfig, run_demo
 
-    run_demo(DemoConfig(out_dir=args.out_dir, architecture=args.architecture, epochs=args.epochs,
+    run_demo(DemoConfig(out_dir=args.out_dir, dataset=args.dataset, architecture=args.architecture, epochs=args.epochs,
                         batch_size=args.batch_size, max_steps_per_epoch=args.max_steps_per_epoch or None,
                         lr=args.lr, seed=args.seed, overwrite=args.overwrite, progress=not args.no_progress))
     return 0

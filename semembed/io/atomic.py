@@ -15,6 +15,16 @@ from typing import Iterator
 from semembed.errors import SemembedError
 
 
+def _default_mode() -> int:
+    """Permissions a normally created file gets (mkstemp's temporary files are 0600)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+_FILE_MODE = _default_mode()
+
+
 def check_overwrite(path: str | os.PathLike, overwrite: bool, flag: str = "--overwrite") -> None:
     """Refuse to replace an existing file unless ``overwrite`` is set."""
     if not overwrite and Path(path).exists():
@@ -37,6 +47,8 @@ def atomic_path(path: str | os.PathLike, overwrite: bool = True) -> Iterator[str
     os.close(fd)
     try:
         yield tmp
+        if os.path.isfile(tmp):
+            os.chmod(tmp, _FILE_MODE)
         os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

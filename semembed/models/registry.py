@@ -24,6 +24,8 @@ from semembed.models.wrn import build_wrn
 # name -> (family, constructor kwargs, default input shape (None = variable size), SELU honoured)
 PRESETS: dict[str, tuple[str, dict, tuple, bool]] = {
     "simple": ("plain", {}, (32, 32), True),
+    # not in the reference: a Plain-11-shaped network at demo scale (~0.2 M parameters)
+    "simple-tiny": ("plain", {"spec": (32, 32, "ap", 64, 64, "ap", 128, "gap", "fc128")}, (32, 32), True),
     "resnet-32": ("cifar_resnet", {"blocks_per_stage": 5, "widths": (16, 32, 64), "top": "classification"}, (None, None), True),
     "resnet-110": ("cifar_resnet", {"blocks_per_stage": 18, "widths": (16, 32, 64), "top": "classification"}, (None, None), True),
     "resnet-110-fc": ("cifar_resnet", {"blocks_per_stage": 18, "widths": (16, 32, 64), "top": "always"}, (None, None), True),
@@ -106,7 +108,7 @@ def build_network(
     shape = resolve_input_shape(arch, input_channels, input_shape)
     top = _top(classification, no_softmax)
     builders: dict[str, Callable[[], keras.Model]] = {
-        "plain": lambda: build_plain(num_outputs, activation=activation, top_activation=top, input_shape=shape, name=name),
+        "plain": lambda: build_plain(num_outputs, activation=activation, top_activation=top, input_shape=shape, name=name, **kwargs),
         "cifar_resnet": lambda: build_cifar_resnet(
             num_outputs,
             kwargs["blocks_per_stage"],

@@ -222,3 +222,23 @@ def test_malicious_pickle_refused(tmp_path):
     path2.write_bytes(pickle.dumps({"feat": {}}))
     with pytest.raises(SemembedError, match="expected a dict with 'embedding'"):
         load_class_embedding(path2)
+
+
+def test_shipped_embeddings_match_shipped_taxonomies(repo_dir):
+    for tax, name in [("cifar100/cifar100_superclasses", "cifar100_superclasses"), ("fashion_mnist/fashion_mnist", "fashion_mnist"),
+                      ("digits/digits", "digits")]:
+        h = load_hierarchy(repo_dir / "hierarchies" / f"{tax}.parent-child.txt")
+        emb = load_class_embedding(repo_dir / "embeddings" / f"{name}.unitsphere.pickle")
+        assert emb.ind2label == h.leaves()
+        np.testing.assert_allclose(emb.embedding @ emb.embedding.T, similarity(h), atol=1e-12)
+
+
+def test_written_files_get_normal_permissions(tmp_path):
+    import os
+    import stat
+
+    path = tmp_path / "e.npz"
+    save_class_embedding(ClassEmbedding(np.eye(2), [0, 1]), path)
+    mask = os.umask(0)
+    os.umask(mask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~mask

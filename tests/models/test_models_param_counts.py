@@ -251,3 +251,16 @@ def test_released_model_totals(released, released_table):
         del model
         keras.backend.clear_session()
         gc.collect()
+
+
+def test_simple_tiny_demo_preset():
+    """Not a reference architecture: Plain-11's layout at demo scale; count derived layer by layer."""
+    from semembed.models import build_network
+
+    conv = lambda k, cin, cout: k * k * cin * cout + cout  # noqa: E731
+    bn = lambda c: 4 * c  # noqa: E731
+    want = (conv(3, 1, 32) + bn(32) + conv(3, 32, 32) + bn(32) + conv(3, 32, 64) + bn(64) + conv(3, 64, 64) + bn(64)
+            + conv(3, 64, 128) + bn(128) + (128 * 128 + 128) + bn(128) + (128 * 10 + 10))
+    model = build_network(10, "simple-tiny", input_shape=(28, 28, 1))
+    assert model.count_params() == want
+    assert model.layers[-1].name == "embedding" and model.get_layer("avg_pool") is not None

@@ -1,0 +1,29 @@
+"""The end-to-end demo in a subprocess (digits, a few steps): table, JSON, CSV and plot written."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from tests.conftest import REPO, script_env
+
+
+def test_demo_end_to_end(tmp_path):
+    out = tmp_path / "demo"
+    cmd = [sys.executable, "-m", "semembed.cli", "demo", "--dataset", "digits", "--epochs", "1",
+           "--max_steps_per_epoch", "4", "--batch_size", "32", "--out_dir", str(out), "--no_progress"]
+    r = subprocess.run(cmd, capture_output=True, text=True, env=script_env(), cwd=REPO, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    results = json.loads((out / "results.json").read_text())
+    assert set(results) == {"semantic embeddings + head", "softmax baseline"}
+    for metrics in results.values():
+        assert 0 < metrics["AHP@250 (LCS_HEIGHT)"] <= 1 and 0 <= metrics["Accuracy"] <= 1
+        assert 0 <= metrics["Avg. Accuracy"] <= 1 and "Mistake Severity" in metrics
+    table = (out / "results.md").read_text()
+    assert "| semantic embeddings + head |" in table and "| softmax baseline |" in table
+    png = (out / "hierarchical_precision.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
+    assert (out / "results.csv").read_text().count("\n") == 3
+    again = subprocess.run(cmd, capture_output=True, text=True, env=script_env(), cwd=REPO, timeout=600)
+    assert again.returncode == 2 and "exists already" in again.stderr
