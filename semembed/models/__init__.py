@@ -8,10 +8,11 @@ from semembed.models.heads import EMBEDDING_LOSSES, add_classifier, build_embedd
 from semembed.models.layers import ChannelPadding, L2Normalize
 from semembed.models.legacy_h5 import load_reference_model, load_weights_by_name, load_weights_strict, save_legacy_h5
 from semembed.models.weight_files import read_weight_file
-from semembed.models.registry import ARCHITECTURES, build_network, parse_architecture
+from semembed.models.registry import ARCHITECTURES, EXTRA_ARCHITECTURES, build_network, parse_architecture
 
 __all__ = [
     "ARCHITECTURES",
+    "EXTRA_ARCHITECTURES",
     "EMBEDDING_LOSSES",
     "ChannelPadding",
     "L2Normalize",

@@ -43,7 +43,12 @@ PRESETS: dict[str, tuple[str, dict, tuple, bool]] = {
     "nasnet-a": ("nasnet", {}, (224, 224), False),
 }
 
-ARCHITECTURES: tuple[str, ...] = tuple(PRESETS) + tuple(f"{k}-selu" for k, v in PRESETS.items() if v[3])
+#: presets of ours that the reference does not have (accepted by ``build_network``, listed separately)
+EXTRA_ARCHITECTURES: tuple[str, ...] = ("simple-tiny",)
+#: every architecture name of the reference
+ARCHITECTURES: tuple[str, ...] = tuple(k for k in PRESETS if k not in EXTRA_ARCHITECTURES) + tuple(
+    f"{k}-selu" for k, v in PRESETS.items() if v[3] and k not in EXTRA_ARCHITECTURES
+)
 
 # Families whose input size is fixed even when only the channel count is given.
 _FIXED_SIZE = {"wrn": (32, 32), "nasnet": (224, 224)}
@@ -56,7 +61,7 @@ def parse_architecture(architecture: str) -> tuple[str, str]:
     if arch.endswith("-selu"):
         arch, activation = arch[: -len("-selu")], "selu"
     if arch not in PRESETS:
-        raise SemembedError(f"unknown architecture {architecture!r}; expected one of: {', '.join(ARCHITECTURES)}")
+        raise SemembedError(f"unknown architecture {architecture!r}; expected one of: {', '.join(ARCHITECTURES + EXTRA_ARCHITECTURES)}")
     return arch, activation
 
 
