@@ -17,6 +17,8 @@ Costs (n classes):
 
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 import scipy.linalg
 
@@ -28,6 +30,14 @@ def _check_square(m: np.ndarray, name: str) -> np.ndarray:
     if m.ndim != 2 or m.shape[0] != m.shape[1] or m.shape[0] == 0:
         raise SemembedError(f"{name} must be a non-empty square matrix, got shape {m.shape}")
     return m
+
+
+def _cholesky(matrix: np.ndarray, message: Callable[[int | None], str]) -> np.ndarray:
+    """Lower Cholesky factor; on failure a SemembedError with ``message(order of the failing minor)``."""
+    try:
+        return scipy.linalg.cholesky(matrix, lower=True, check_finite=False)
+    except np.linalg.LinAlgError as exc:
+        raise SemembedError(message(_leading_minor_failure(exc))) from None
 
 
 def _leading_minor_failure(exc: Exception) -> int | None:
@@ -44,15 +54,12 @@ def unitsphere(similarity: np.ndarray) -> np.ndarray:
     positive coordinate c — exactly the reference's placement.
     """
     s = _check_square(similarity, "similarity")
-    try:
-        return scipy.linalg.cholesky(s, lower=True, check_finite=False)
-    except np.linalg.LinAlgError as exc:
-        k = _leading_minor_failure(exc)
-        which = f"class #{k} (row {k - 1})" if k else "a class"
-        raise SemembedError(
-            f"unitsphere: cannot place {which}: the similarity matrix is not positive definite "
-            "(two classes with similarity 1, or an inconsistent taxonomy); try --method approx_sim"
-        ) from None
+    return _cholesky(
+        s,
+        lambda k: f"unitsphere: cannot place {f'class #{k} (row {k - 1})' if k else 'a class'}: the similarity "
+        "matrix is not positive definite (two classes with similarity 1, or an inconsistent taxonomy); "
+        "try --method approx_sim",
+    )
 
 
 def eigen_embedding(matrix: np.ndarray, num_dim: int | None) -> tuple[np.ndarray, np.ndarray]:
@@ -109,15 +116,11 @@ def spheres(distance: np.ndarray) -> np.ndarray:
         return out
     d2 = d**2
     gram = (d2[0, 1:, None] + d2[0, None, 1:] - d2[1:, 1:]) / 2.0
-    try:
-        out[1:] = scipy.linalg.cholesky(gram, lower=True, check_finite=False)
-    except np.linalg.LinAlgError as exc:
-        k = _leading_minor_failure(exc)
-        which = f"class #{k + 1}" if k else "a class"
-        raise SemembedError(
-            f"spheres: failed to place {which}: the hyperspheres around the classes placed so far "
-            "do not intersect (distances violate the triangle inequality or two classes coincide)"
-        ) from None
+    out[1:] = _cholesky(
+        gram,
+        lambda k: f"spheres: failed to place {f'class #{k + 1}' if k else 'a class'}: the hyperspheres around the "
+        "classes placed so far do not intersect (distances violate the triangle inequality or two classes coincide)",
+    )
     return out
 
 

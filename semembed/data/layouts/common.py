@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -72,3 +72,22 @@ def parse_int(value: str, path: str, what: str) -> int:
         return int(value)
     except ValueError:
         raise SemembedError(f"{path}: {what} {value!r} is not an integer") from None
+
+
+def read_class_directories(
+    train_dir: str, test_dir: str, classes: list[str], list_files: Callable[[str], list[str]]
+):
+    """``FileLists`` of layouts with one sub-directory per class in a train and a test folder.
+
+    Label i is ``classes[i]``; files are listed per class with ``list_files``.
+    """
+    from semembed.data.files import FileLists
+
+    lists = FileLists(list(classes), [], [], [], [])
+    for label, name in enumerate(classes):  # one directory walk per class
+        for files, labels, base in ((lists.train_files, lists.train_labels, train_dir),
+                                    (lists.test_files, lists.test_labels, test_dir)):
+            found = list_files(os.path.join(base, name))
+            files += found
+            labels += [label] * len(found)
+    return lists

@@ -6,7 +6,7 @@ import os
 import re
 
 from semembed.data.files import FileLists
-from semembed.data.layouts.common import require_dir
+from semembed.data.layouts.common import read_class_directories, require_dir
 
 # Keras 2.2 ``list_pictures(dir, 'JPE?G|jpe?g')`` matches the lower-cased file name from its start.
 _PICTURE = re.compile(r"[\w]+\.(?:jpe?g)")
@@ -25,11 +25,4 @@ def read_ilsvrc(root: str, classes: list[str] | None) -> FileLists:
     test_dir = require_dir(os.path.join(root, "ILSVRC2012_img_val"), "ILSVRC validation images (in per-class folders)")
     if classes is None:
         classes = sorted(d for d in os.listdir(train_dir) if os.path.isdir(os.path.join(train_dir, d)))
-    lists = FileLists(list(classes), [], [], [], [])
-    for label, wnid in enumerate(classes):  # one directory walk per class
-        for files, labels, base in ((lists.train_files, lists.train_labels, train_dir),
-                                    (lists.test_files, lists.test_labels, test_dir)):
-            found = list_pictures(os.path.join(base, wnid))
-            files += found
-            labels += [label] * len(found)
-    return lists
+    return read_class_directories(train_dir, test_dir, classes, list_pictures)

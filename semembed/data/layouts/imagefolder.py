@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 from semembed.data.files import FileLists
-from semembed.data.layouts.common import require_dir
+from semembed.data.layouts.common import read_class_directories, require_dir
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".ppm", ".tif", ".tiff")
 
@@ -24,11 +24,4 @@ def read_image_folder(root: str, classes: list[str] | None) -> FileLists:
     if classes is None:
         classes = sorted(d for d in os.listdir(train_dir)
                          if not d.startswith(".") and os.path.isdir(os.path.join(train_dir, d)))
-    lists = FileLists(list(classes), [], [], [], [])
-    for label, name in enumerate(classes):  # one directory walk per class
-        for files, labels, base in ((lists.train_files, lists.train_labels, train_dir),
-                                    (lists.test_files, lists.test_labels, test_dir)):
-            found = _files(os.path.join(base, name))
-            files += found
-            labels += [label] * len(found)
-    return lists
+    return read_class_directories(train_dir, test_dir, classes, _files)
