@@ -121,9 +121,14 @@ def main(argv: list[str] | None = None) -> int:
     from semembed.training.run import train
     from semembed.training.trainer import NaNLossError
 
+    import tensorflow as tf
+
     try:
         train(config)
     except NaNLossError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 3
+    except tf.errors.OpError as exc:  # e.g. an unreadable image with a strict dataset
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 2
     return 0

@@ -86,7 +86,11 @@ def train(config: TrainConfig) -> TrainResult:
     if config.batch_size % replicas:
         raise SemembedError(f"--batch_size {config.batch_size} is not divisible by the {replicas} replicas")
     per_replica = config.batch_size // replicas
-    steps = ds.steps_per_epoch(config.batch_size)
+    # several workers must run the same number of equal steps: drop the last partial batch there
+    from semembed.training.strategy import cluster_from_env
+
+    drop = cluster_from_env() is not None
+    steps = ds.steps_per_epoch(config.batch_size, drop_remainder=drop)
     if config.max_steps_per_epoch:
         steps = min(steps, config.max_steps_per_epoch)
     epochs = config.epochs or default_epochs(config.schedule)
@@ -106,7 +110,7 @@ def train(config: TrainConfig) -> TrainResult:
     val_bs = config.val_batch_size or config.batch_size
 
     def train_data(epoch: int, ctx: tf.distribute.InputContext):
-        return ds.train_dataset(per_replica, epoch=epoch, seed=config.seed, input_context=ctx)
+        return ds.train_dataset(per_replica, epoch=epoch, seed=config.seed, input_context=ctx, drop_remainder=drop)
 
     trainer = Trainer(
         task=task, strategy=strategy, train_data=train_data, val_data=lambda: ds.test_dataset(val_bs),
@@ -117,18 +121,19 @@ def train(config: TrainConfig) -> TrainResult:
     )
     resumed = trainer.restore(config.initial_epoch)
     if resumed:
-        print(f"Resuming from snapshot {config.snapshot} at epoch {trainer.state.epoch + 1}")
+        print(f"Resuming from snapshot {config.snapshot} at epoch {trainer.state.epoch + 1}"
+              + (" of the new-layer warm-up" if trainer.state.phase == "warmup" else ""))
     elif config.finetune:
         from semembed.models import load_weights_by_name
 
         report = load_weights_by_name(trainer.model, config.finetune, skip_mismatch=True)
         print(f"Loaded {len(report['loaded'])} layers from {config.finetune} ({len(report['skipped'])} skipped)")
-        if config.finetune_init > 0:
-            warm = _warmup_variables(trainer.model, task)
-            print(f"Training the new layers for {config.finetune_init} epochs")
-            trainer.fit(config.finetune_init, variables=warm, phase="warmup")
-            trainer.state.epoch = config.initial_epoch
-            trainer.state.global_step = 0
+    warming_up = trainer.state.phase == "warmup" if resumed else bool(config.finetune and config.finetune_init > 0)
+    if warming_up:
+        print(f"Training the new layers for {config.finetune_init} epochs")
+        trainer.fit(config.finetune_init, variables=_warmup_variables(trainer.model, task), phase="warmup")
+        trainer.state.epoch = config.initial_epoch
+        trainer.state.global_step = 0
     trainer.fit(epochs)
 
     final = trainer.evaluate()

@@ -22,7 +22,7 @@ import numpy as np
 import tensorflow as tf
 
 from semembed.errors import SemembedError
-from semembed.training.checkpoints import TrainingState, load_snapshot, save_snapshot, snapshot_exists
+from semembed.training.checkpoints import TrainingState, is_snapshot, load_snapshot, save_snapshot, snapshot_exists
 from semembed.training.schedules import LearningRateSchedule
 from semembed.training.task import Task
 
@@ -88,11 +88,10 @@ class Trainer:
         if not snapshot_exists(self.snapshot):
             self.state.epoch = initial_epoch
             return False
-        from semembed.training.checkpoints import is_snapshot
-
         if is_snapshot(self.snapshot):
             self.state = load_snapshot(self.snapshot, self.model, self.optimizer)
-            self.schedule.load_state(self.state.schedule) if self.state.schedule else None
+            if self.state.schedule:
+                self.schedule.load_state(self.state.schedule)
         else:  # a reference-era full-model .h5: weights only, continue at --initial_epoch
             from semembed.models import load_weights_strict
 
@@ -174,7 +173,7 @@ class Trainer:
             self.schedule.end_epoch(val.get("loss", train.get("loss", math.inf)))
             entry = EpochLogs(epoch, lr, train, {f"val_{k}": v for k, v in val.items()}, time.perf_counter() - start)
             logs.append(entry)
-            self.history.append({"epoch": epoch, "lr": lr, **train, **entry.val})
+            self.history.append({"phase": phase, "epoch": epoch, "lr": lr, **train, **entry.val})
             self._log(entry)
             self.state.epoch = epoch + 1
             self._save_best(entry)

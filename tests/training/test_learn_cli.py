@@ -128,3 +128,20 @@ def test_help_explains_every_reference_flag():
                  "--sgdr_max_lr", "--sgdr_min_lr", "--sgd_lr", "--sgd_patience", "--sgd_min_lr", "--sgd_schedule",
                  "--clr_min_lr", "--clr_max_lr", "--clr_step_len", "--cpu_replicas"]:
         assert flag in r.stdout, flag
+
+
+def test_finetune_from_weights_and_snapshot_best(tmp_path, digits_embedding):
+    first = run(*BASE, "--embedding", digits_embedding, "--epochs", "1", "--weight_dump", tmp_path / "w.h5")
+    assert first.returncode == 0, first.stderr[-3000:]
+    snap = tmp_path / "ft.npz"
+    r = run(*BASE, "--embedding", digits_embedding, "--cls_weight", "0.1", "--epochs", "2", "--finetune", tmp_path / "w.h5",
+            "--finetune_init", "1", "--snapshot", snap, "--snapshot_best", "val_accuracy")
+    assert r.returncode == 0, r.stderr[-3000:]
+    loaded = int(r.stdout.split("Loaded ")[1].split()[0])
+    assert loaded >= 10  # every layer of the embedder found its weights; the new 'prob' head did not
+    assert "Training the new layers for 1 epochs" in r.stdout
+    assert (tmp_path / "ft.npz.best.keras").stat().st_size > 0 and snap.exists()
+    with np.load(snap) as z:
+        state = json.loads(bytes(z["meta"]).decode())["state"]
+    assert state["epoch"] == 2 and state["best"] is not None
+    assert [h["phase"] for h in state["history"]] == ["warmup", "main", "main"]
