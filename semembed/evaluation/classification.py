@@ -62,6 +62,13 @@ def _check(labels: np.ndarray, scores: np.ndarray, classes: Sequence) -> tuple[n
     return labels.astype(np.intp), scores
 
 
+def balanced_accuracy(labels: np.ndarray, predicted: np.ndarray, num_classes: int) -> float:
+    """Mean over the classes present in ``labels`` of per-class recall (the reference's 'Avg. Accuracy')."""
+    hits = np.bincount(labels, weights=predicted == labels, minlength=num_classes)
+    present = np.bincount(labels, minlength=num_classes)
+    return float(np.mean(hits[present > 0] / present[present > 0]))
+
+
 def metrics_from_ranking(
     labels: np.ndarray, ranked: np.ndarray, pairs: ClassPairs, ks: Iterable[int] = (1, 5)
 ) -> dict[str, float]:
@@ -71,10 +78,7 @@ def metrics_from_ranking(
     out = {"Accuracy": float(hit.mean())}
     if ranked.shape[1] >= 5:
         out["Top-5 Accuracy"] = float((ranked[:, :5] == labels[:, None]).any(axis=1).mean())
-    n_cls = len(pairs.classes)
-    per_class = np.bincount(labels, weights=hit, minlength=n_cls)
-    present = np.bincount(labels, minlength=n_cls)
-    out["Avg. Accuracy"] = float(np.mean(per_class[present > 0] / present[present > 0]))
+    out["Avg. Accuracy"] = balanced_accuracy(labels, top1, len(pairs.classes))
     sim = pairs.lcs_height_similarity()
     out["Hierarchical Accuracy"] = float(sim[labels, top1].mean())
     dist = pairs.lcs_heights()

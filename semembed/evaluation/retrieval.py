@@ -25,7 +25,7 @@ array gathers; never an N × N matrix or per-image Python code.
 from __future__ import annotations
 
 import sys
-from typing import Hashable, Iterable, Sequence
+from typing import Iterable, Sequence
 
 import numpy as np
 

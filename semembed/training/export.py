@@ -7,7 +7,6 @@ read them); other names use Keras 3's native formats.
 
 from __future__ import annotations
 
-import os
 import pickle
 
 import keras

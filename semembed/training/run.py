@@ -8,17 +8,14 @@ writes the requested dumps.
 
 from __future__ import annotations
 
-import logging
-import os
 from dataclasses import dataclass
 
 import numpy as np
 
 from semembed.errors import SemembedError
+from semembed.evaluation.classification import balanced_accuracy
 from semembed.io import check_overwrite
 from semembed.training.config import TrainConfig
-
-log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -77,6 +74,7 @@ def train(config: TrainConfig) -> TrainResult:
 
     import tensorflow as tf
 
+    from semembed.losses import nearest_class_scores
     from semembed.training.schedules import LearningRateSchedule, default_epochs
     from semembed.training.task import ClassifierTask, EmbeddingTask
 
@@ -139,7 +137,7 @@ def train(config: TrainConfig) -> TrainResult:
     final = trainer.evaluate()
     features, probs = predict(trainer, ds.test_dataset(val_bs))
     test_labels = np.asarray(ds.test_labels)
-    scores = probs if probs is not None else _nearest_scores(features, targets, config.loss)
+    scores = probs if probs is not None else np.asarray(nearest_class_scores(features, targets, config.loss))
     final["balanced_accuracy"] = balanced_accuracy(test_labels, scores.argmax(axis=1), ds.num_classes)
     if trainer.chief:
         print("Final test metrics: " + ", ".join(f"{k}: {v:.4f}" for k, v in final.items()))
@@ -191,16 +189,3 @@ def predict(trainer, data) -> tuple[np.ndarray, np.ndarray | None]:
         if prob is not None:
             probs.append(prob.numpy())
     return np.concatenate(feats), (np.concatenate(probs) if probs else None)
-
-
-def _nearest_scores(features: np.ndarray, targets: np.ndarray, loss: str) -> np.ndarray:
-    dots = features @ targets.T
-    return 2 * dots - np.sum(targets**2, axis=1)[None, :] if loss == "mse" else dots
-
-
-def balanced_accuracy(labels: np.ndarray, predicted: np.ndarray, num_classes: int) -> float:
-    """Mean over the classes present of per-class recall (the reference's 'Average Accuracy')."""
-    counts = np.bincount(labels, minlength=num_classes)
-    hits = np.bincount(labels[predicted == labels], minlength=num_classes)
-    present = counts > 0
-    return float(np.mean(hits[present] / counts[present]))

@@ -108,11 +108,6 @@ class EmbeddingTask(Task):
             input_shape=self.input_shape,
         )
 
-    def metric_names(self) -> list[str]:
-        names = ["loss", "embedding_loss", "accuracy"] + [f"top{k}_accuracy" for k in self.top_k]
-        if self.with_head:
-            names += ["prob_loss", "prob_accuracy"]
-        return names
 
     def compute_loss(self, model, images, labels, global_size, training):
         outputs = model(images, training=training)
@@ -138,8 +133,7 @@ class EmbeddingTask(Task):
             total = total + self.cls_weight * ce_sum
             sums["prob_loss"] = ce_sum
             sums["prob_accuracy"] = _correct(prob, labels, 1)
-        replicas = tf.distribute.get_strategy().num_replicas_in_sync
-        reg = tf.add_n([tf.cast(x, tf.float32) for x in model.losses]) if model.losses else tf.constant(0.0)
+        reg, replicas = _regularization(model)
         loss = total / global_size + reg / replicas
         # summed over replicas and divided by the sample count: mean data loss + regularisation
         sums["loss"] = total + reg * tf.cast(tf.shape(labels)[0], tf.float32)
@@ -149,6 +143,12 @@ class EmbeddingTask(Task):
         """Embedding (and class probabilities) of a batch, for dumps and final metrics."""
         outputs = model(images, training=False)
         return (outputs[0], outputs[1]) if self.with_head else (outputs, None)
+
+
+def _regularization(model: keras.Model):
+    """(sum of the model's weight-decay losses, replicas in sync); each replica adds reg / replicas."""
+    reg = tf.add_n([tf.cast(x, tf.float32) for x in model.losses]) if model.losses else tf.constant(0.0)
+    return reg, tf.distribute.get_strategy().num_replicas_in_sync
 
 
 def _correct(scores, labels, k: int):
@@ -171,7 +171,6 @@ class ClassifierTask(Task):
     top_k: tuple[int, ...] = ()
 
     warmup_layers = ("prob",)
-    with_head = True
 
     def build_model(self) -> keras.Model:
         from semembed.models import build_network
@@ -180,16 +179,13 @@ class ClassifierTask(Task):
         prob = net.get_layer("prob")
         return keras.Model(net.inputs, [prob.input, prob.output], name=net.name)
 
-    def metric_names(self) -> list[str]:
-        return ["loss", "accuracy"] + [f"top{k}_accuracy" for k in self.top_k]
 
     def compute_loss(self, model, images, labels, global_size, training):
         _, prob = model(images, training=training)
         labels = tf.cast(tf.reshape(labels, [-1]), tf.int32)
         prob = tf.cast(prob, tf.float32)
         ce_sum = tf.reduce_sum(keras.losses.sparse_categorical_crossentropy(labels, prob))
-        replicas = tf.distribute.get_strategy().num_replicas_in_sync
-        reg = tf.add_n([tf.cast(x, tf.float32) for x in model.losses]) if model.losses else tf.constant(0.0)
+        reg, replicas = _regularization(model)
         n = tf.cast(tf.shape(labels)[0], tf.float32)
         sums = {"loss": ce_sum + reg * n, "accuracy": _correct(prob, labels, 1), "count": n}
         for k in self.top_k:

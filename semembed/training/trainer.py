@@ -9,7 +9,6 @@ global gradient; metric sums are reduced across replicas.
 
 from __future__ import annotations
 
-import logging
 import math
 import os
 import sys
@@ -18,7 +17,6 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 from semembed.errors import SemembedError
@@ -26,7 +24,6 @@ from semembed.training.checkpoints import TrainingState, is_snapshot, load_snaps
 from semembed.training.schedules import LearningRateSchedule
 from semembed.training.task import Task
 
-log = logging.getLogger(__name__)
 
 
 class NaNLossError(SemembedError):
