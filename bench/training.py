@@ -37,7 +37,7 @@ def worker(arch: str, replicas: int, steps: int, batch: int) -> dict:
 
     from semembed.losses import ClassEmbeddingLoss
     from semembed.training.schedules import LearningRateSchedule, ScheduleConfig
-    from semembed.training.task import EmbeddingTask
+    from semembed.training.tasks.embedding import EmbeddingTask
     from semembed.training.trainer import Trainer
 
     rng = np.random.default_rng(0)
@@ -50,7 +50,8 @@ def worker(arch: str, replicas: int, steps: int, batch: int) -> dict:
     task = EmbeddingTask(arch, emb, loss="inv_corr", input_shape=(32, 32, 3))
 
     def data(epoch, ctx):
-        return tf.data.Dataset.from_tensor_slices((x, y)).batch(ctx.get_per_replica_batch_size(batch)).prefetch(2)
+        return tf.data.Dataset.from_tensor_slices({"image": x, "label": y}).batch(
+            ctx.get_per_replica_batch_size(batch)).prefetch(2)
 
     out = {}
     # custom loop: 3 warm-up steps (tracing), then timed steps

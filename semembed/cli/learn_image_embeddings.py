@@ -11,6 +11,9 @@ SCHEDULES = ["SGDR", "SGD", "CLR", "ResNet-Schedule"]
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from semembed.training.config import TrainConfig
+
+    d = TrainConfig()  # the defaults, written once
     p = argparse.ArgumentParser(
         prog="learn_image_embeddings",
         description="Learn to map images onto class embeddings with a custom training loop under "
@@ -38,7 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--max_decay", type=float, default=0.0,
                    help="If > 0, decay the rate per step as lr/(1 + d*step) so the final rate is this fraction of the scheduled one.")
     g.add_argument("--nesterov", action="store_true", help="Nesterov momentum instead of standard momentum (0.9).")
-    g.add_argument("--epochs", type=int, default=None, help="Number of epochs (default: the schedule's: SGDR 372, SGD 200, CLR 240, ResNet 164).")
+    g.add_argument("--epochs", type=int, default=None,
+                   help="Number of epochs (default: the schedule's: SGDR 372, SGD 200, CLR 240, ResNet 164).%(default).0s")
     g.add_argument("--batch_size", type=int, default=100, help="Global batch size (split over the replicas).")
     g.add_argument("--val_batch_size", type=int, default=None, help="Validation batch size (default: --batch_size).")
     g.add_argument("--snapshot", default=None,
@@ -57,6 +61,24 @@ def build_parser() -> argparse.ArgumentParser:
                    help="Split the CPU into N logical devices and train N replicas (testing/debugging multi-replica runs).")
     g.add_argument("--read_workers", type=int, default=8, help="Accepted for compatibility; tf.data decodes in parallel (AUTOTUNE).")
     g.add_argument("--queue_size", type=int, default=100, help="Accepted for compatibility; tf.data prefetches (AUTOTUNE).")
+    g.add_argument("--task", default=d.task,
+                   help="Training method, a registered task: embedding (class embeddings, the reference's), "
+                   "classifier (softmax baseline), metric (contrastive loss on the global batch).")
+    g.add_argument("--optimizer", default=d.optimizer, choices=["sgd", "adam", "adamw"],
+                   help="Optimizer; the learning rate comes from --lr_schedule.")
+    g.add_argument("--momentum", type=float, default=d.momentum, help="SGD momentum (the reference's 0.9).")
+    g.add_argument("--weight_decay", type=float, default=d.weight_decay,
+                   help="Extra weight decay on kernels, besides the architecture's own L2: coupled L2 "
+                   "(gradient of wd*sum(W^2), Keras-2 l2 style) for sgd/adam, decoupled for adamw.")
+    g.add_argument("--embedding_dim", type=int, default=d.embedding_dim, help="Embedding size of --task metric.")
+    g.add_argument("--sample_weights", default=None, metavar="CSV",
+                   help="Per-image loss weights: CSV with a header and the columns 'path' (relative to --data_root "
+                   "or absolute; 'index' for in-memory datasets) and 'weight'; unlisted images weigh 1.")
+    g.add_argument("--m_per_class", type=int, default=d.m_per_class, metavar="M",
+                   help="If > 0, batches of batch_size/M classes x M images each (m-per-class sampling).")
+    g.add_argument("--mixed_precision", default=d.mixed_precision, choices=["off", "float16", "bfloat16"],
+                   help="Mixed precision (Keras dtype policy; float16 with dynamic loss scaling; losses in float32).")
+    g.add_argument("--jit_compile", action="store_true", help="XLA-compile the loss and gradient computation.")
     g.add_argument("--top_k_acc", type=int, nargs="+", default=[], metavar="K", help="Also report top-K nearest-class-embedding accuracy.")
     g.add_argument("--seed", type=int, default=0, help="Seed of data order, augmentation and initialisation.")
     g.add_argument("--deterministic", action="store_true", help="Deterministic TensorFlow ops (bit-identical reruns and resumes; slower).")
@@ -111,6 +133,9 @@ def config_from_args(args: argparse.Namespace):
         model_dump=args.model_dump, weight_dump=args.weight_dump, feature_dump=args.feature_dump,
         log_dir=args.log_dir, no_progress=args.no_progress, top_k_acc=tuple(args.top_k_acc), seed=args.seed,
         deterministic=args.deterministic, max_steps_per_epoch=args.max_steps_per_epoch, overwrite=args.overwrite,
+        task=args.task, optimizer=args.optimizer, momentum=args.momentum, weight_decay=args.weight_decay,
+        embedding_dim=args.embedding_dim, sample_weights=args.sample_weights, m_per_class=args.m_per_class,
+        mixed_precision=args.mixed_precision, jit_compile=args.jit_compile,
     )
 
 

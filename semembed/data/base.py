@@ -99,6 +99,9 @@ class ImageDataset:
         repeats: int | None = None,
         shuffle: bool = True,
         cache: bool = False,
+        as_dict: bool = False,
+        weights: np.ndarray | None = None,
+        sampler=None,
     ) -> tf.data.Dataset:
         """One epoch of (float32 NHWC normalised images, int32 labels) batches.
 
@@ -107,12 +110,31 @@ class ImageDataset:
         ``num_input_pipelines`` and ``batch_size`` is the per-replica batch.
         ``repeats`` defaults to the dataset's ``train_repeats``.  ``cache`` keeps
         the raw (encoded) images in memory after their first read.
+
+        ``as_dict``: batches are dicts ``image``, ``label``, ``index`` (position
+        in the training list) and, with ``weights`` (float, one per training
+        image), ``weight``.  ``sampler`` (e.g.
+        :class:`~semembed.data.samplers.MPerClassSampler`) replaces the epoch
+        order; its global batches are split into contiguous per-replica blocks so
+        that each class group stays on one replica.
         """
         _check_batch_size(batch_size)
         reps = self.train_repeats if repeats is None else int(repeats)
-        order = epoch_order(self.train_labels, epoch, seed, shuffle=shuffle, oversample=oversample, repeats=reps)
+        if sampler is not None:
+            order = sampler.epoch_order(self.train_labels, epoch, seed)
+            if input_context is not None and input_context.num_input_pipelines > 1:
+                order = sampler.shard(order, input_context.num_input_pipelines, input_context.input_pipeline_id)
+            input_context, drop_remainder = None, True
+        else:
+            order = epoch_order(self.train_labels, epoch, seed, shuffle=shuffle, oversample=oversample, repeats=reps)
         seeds = sample_seeds(len(order), epoch, seed)
-        return self._pipeline("train", order, seeds, batch_size, augment, input_context, drop_remainder, cache)
+        if weights is not None:
+            weights = np.asarray(weights, dtype=np.float32)
+            if weights.shape != (self.num_train,):
+                raise ValueError(f"expected one weight per training image ({self.num_train}), "
+                                 f"received weights.shape={weights.shape}")
+        return self._pipeline("train", order, seeds, batch_size, augment, input_context, drop_remainder, cache,
+                              as_dict, weights)
 
     def test_dataset(
         self,
@@ -120,32 +142,45 @@ class ImageDataset:
         *,
         input_context: "tf.distribute.InputContext | None" = None,
         cache: bool = False,
+        as_dict: bool = False,
     ) -> tf.data.Dataset:
-        """Test images in file order, no augmentation (feature dumps line up with ``test_labels``)."""
+        """Test images in file order, no augmentation (feature dumps line up with ``test_labels``).
+
+        ``as_dict``: batches are dicts ``image``, ``label``, ``index``.
+        """
         _check_batch_size(batch_size)
         order = np.arange(self.num_test, dtype=np.int64)
         seeds = np.zeros((len(order), 2), dtype=np.int64)
-        return self._pipeline("test", order, seeds, batch_size, False, input_context, False, cache)
+        return self._pipeline("test", order, seeds, batch_size, False, input_context, False, cache, as_dict)
 
-    def _pipeline(self, split, order, seeds, batch_size, augment, input_context, drop_remainder, cache):
+    def _pipeline(self, split, order, seeds, batch_size, augment, input_context, drop_remainder, cache,
+                  as_dict=False, weights=None):
         labels = (self.train_labels if split == "train" else self.test_labels)[order].astype(np.int32)
-        ds = tf.data.Dataset.from_tensor_slices((order, labels, seeds))
+        w = np.ones(len(order), np.float32) if weights is None else weights[order]
+        ds = tf.data.Dataset.from_tensor_slices((order, labels, seeds, w))
         if input_context is not None and input_context.num_input_pipelines > 1:
             ds = ds.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
         load, ok_filter = self._source(split, cache)
         preprocess = self._preprocess
+        with_weight = weights is not None
 
-        def fetch(index, label, seed):
-            return load(index), label, seed
+        def fetch(index, label, seed, weight):
+            return load(index), label, seed, index, weight
 
-        def readable(loaded, label, seed):
+        def readable(loaded, label, seed, index, weight):
             return loaded[1]
 
-        def unwrap(loaded, label, seed):
-            return loaded[0], label, seed
+        def unwrap(loaded, label, seed, index, weight):
+            return loaded[0], label, seed, index, weight
 
-        def transform(image, label, seed):
-            return preprocess(image, seed, augment), label
+        def transform(image, label, seed, index, weight):
+            image = preprocess(image, seed, augment)
+            if not as_dict:
+                return image, label
+            batch = {"image": image, "label": label, "index": index}
+            if with_weight:
+                batch["weight"] = weight
+            return batch
 
         ds = ds.map(fetch, num_parallel_calls=AUTOTUNE)
         if ok_filter:

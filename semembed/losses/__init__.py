@@ -1,4 +1,8 @@
-"""Registered, backend-agnostic Keras losses (``keras.ops`` only)."""
+"""Registered, backend-agnostic Keras losses (``keras.ops`` only): one module per family.
+
+* :mod:`semembed.losses.embedding` — class-embedding targets (``inv_corr``, ``mse``, ...)
+* :mod:`semembed.losses.metric` — deep metric learning (distances, pair losses)
+"""
 
 from semembed.losses.embedding import (
     CORRELATION_LOSSES,
@@ -9,8 +13,11 @@ from semembed.losses.embedding import (
     nearest_class_scores,
     squared_distance,
 )
+from semembed.losses.metric import ContrastiveLoss, contrastive_loss
 
 __all__ = [
+    "ContrastiveLoss",
+    "contrastive_loss",
     "CORRELATION_LOSSES",
     "EMBEDDING_LOSS_NAMES",
     "ClassEmbeddingLoss",

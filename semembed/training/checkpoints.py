@@ -1,10 +1,13 @@
 """Snapshots that make an interrupted run resumable exactly.
 
 A snapshot is one NumPy ``.npz`` archive written atomically after every
-epoch: the model's weights, the optimizer's variables (momentum, iteration
-count), and a JSON record of the epoch, the schedule's plateau state and the
-best validation value.  Since the data order and augmentation are functions
-of (seed, epoch), restoring these continues the run as if it had never stopped.
+epoch: every variable of every named model (weights, BN statistics, seed
+generator states), every optimiser's variables (iterations, moments, loss
+scale), the task's own state variables, and a JSON record of the epoch, step,
+phase, schedule state, best value and history.  Since the data order and
+augmentation are functions of (seed, epoch), restoring these continues the run
+as if it had never stopped.  Snapshots of the first format (one model, one
+optimiser) still load.
 """
 
 from __future__ import annotations
@@ -13,13 +16,13 @@ import json
 import os
 from dataclasses import dataclass, field
 
-import keras
 import numpy as np
 
 from semembed.errors import SemembedError
 from semembed.io import atomic_path
 
-FORMAT = "semembed-snapshot-1"
+FORMAT = "semembed-snapshot-2"
+FORMAT_V1 = "semembed-snapshot-1"
 
 
 @dataclass
@@ -34,12 +37,25 @@ class TrainingState:
     phase: str = "main"  # "warmup" while --finetune_init epochs run
 
 
-def save_snapshot(path: str, model: keras.Model, optimizer: keras.optimizers.Optimizer, state: TrainingState) -> None:
-    """Write weights, optimizer variables and state atomically to ``path``."""
-    arrays = {f"w{i}": np.asarray(w) for i, w in enumerate(model.get_weights())}
-    arrays.update({f"o{i}": np.asarray(v.numpy() if hasattr(v, "numpy") else v) for i, v in enumerate(optimizer.variables)})
-    meta = dict(format=FORMAT, state=state.__dict__, n_weights=len(model.weights), n_opt=len(optimizer.variables),
-                model=model.name)
+def _value(v) -> np.ndarray:
+    return np.asarray(v.numpy() if hasattr(v, "numpy") else v)
+
+
+def save_snapshot(path: str, models: dict, optimizers: dict, state: TrainingState, extra: list | None = None) -> None:
+    """Write every model's and optimiser's variables plus ``state`` atomically to ``path``."""
+    arrays, meta_models, meta_opts = {}, [], []
+    for mi, (name, model) in enumerate(models.items()):
+        for i, v in enumerate(model.variables):
+            arrays[f"m{mi}_{i}"] = _value(v)
+        meta_models.append({"name": name, "n": len(model.variables), "keras_name": model.name})
+    for oi, (name, opt) in enumerate(optimizers.items()):
+        for i, v in enumerate(opt.state_variables):
+            arrays[f"o{oi}_{i}"] = _value(v)
+        meta_opts.append({"name": name, "n": len(opt.state_variables)})
+    extra = list(extra or [])
+    for i, v in enumerate(extra):
+        arrays[f"x{i}"] = _value(v)
+    meta = dict(format=FORMAT, state=state.__dict__, models=meta_models, optimizers=meta_opts, n_extra=len(extra))
     arrays["meta"] = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as f:
@@ -54,27 +70,43 @@ def is_snapshot(path: str) -> bool:
         return False
 
 
-def load_snapshot(path: str, model: keras.Model, optimizer: keras.optimizers.Optimizer) -> TrainingState:
-    """Restore a snapshot written by :func:`save_snapshot` into a freshly built model/optimizer."""
+def _assign(path: str, what: str, variables: list, values: list) -> None:
+    if len(values) != len(variables) or any(tuple(a.shape) != tuple(v.shape) for a, v in zip(values, variables)):
+        raise SemembedError(
+            f"--snapshot {path}: its {len(values)} {what} variables do not fit the {len(variables)} of the run "
+            "being started; was it written with another --task/--architecture/--loss/--cls_weight/--optimizer?"
+        )
+    for var, value in zip(variables, values):
+        var.assign(value)
+
+
+def load_snapshot(path: str, models: dict, optimizers: dict, extra: list | None = None) -> TrainingState:
+    """Restore a snapshot written by :func:`save_snapshot` into freshly built models/optimisers."""
     try:
         with np.load(path, allow_pickle=False) as z:
             meta = json.loads(bytes(z["meta"]).decode("utf-8"))
-            weights = [z[f"w{i}"] for i in range(meta["n_weights"])]
-            opt_values = [z[f"o{i}"] for i in range(meta["n_opt"])]
+            fmt = meta.get("format")
+            if fmt == FORMAT_V1:
+                model = next(iter(models.values()))
+                _assign(path, "model", model.weights, [z[f"w{i}"] for i in range(meta["n_weights"])])
+                opt = optimizers.get("main") or next(iter(optimizers.values()))
+                _assign(path, "optimizer", opt.state_variables, [z[f"o{i}"] for i in range(meta["n_opt"])])
+                return TrainingState(**meta["state"])
+            if fmt != FORMAT:
+                raise SemembedError(f"--snapshot {path}: unknown snapshot format {fmt!r}")
+            names = [m["name"] for m in meta["models"]]
+            if names != list(models):
+                raise SemembedError(f"--snapshot {path}: it holds the models {names}, the task builds {list(models)}")
+            for mi, (m, model) in enumerate(zip(meta["models"], models.values())):
+                _assign(path, f"model {m['name']!r}", model.variables, [z[f"m{mi}_{i}"] for i in range(m["n"])])
+            opt_names = [o["name"] for o in meta["optimizers"]]
+            if opt_names != list(optimizers):
+                raise SemembedError(f"--snapshot {path}: it holds the optimizers {opt_names}, the task uses {list(optimizers)}")
+            for oi, (o, opt) in enumerate(zip(meta["optimizers"], optimizers.values())):
+                _assign(path, f"optimizer {o['name']!r}", opt.state_variables, [z[f"o{oi}_{i}"] for i in range(o["n"])])
+            _assign(path, "task state", list(extra or []), [z[f"x{i}"] for i in range(meta.get("n_extra", 0))])
     except (OSError, ValueError, KeyError) as exc:
         raise SemembedError(f"--snapshot {path}: not a readable semembed snapshot ({exc})") from None
-    if meta.get("format") != FORMAT:
-        raise SemembedError(f"--snapshot {path}: unknown snapshot format {meta.get('format')!r}")
-    if len(weights) != len(model.weights) or any(w.shape != tuple(v.shape) for w, v in zip(weights, model.weights)):
-        raise SemembedError(
-            f"--snapshot {path}: its {len(weights)} weights do not fit the model being trained "
-            f"({len(model.weights)} weights); was it written with another --architecture/--loss/--cls_weight?"
-        )
-    model.set_weights(weights)
-    if len(opt_values) != len(optimizer.variables):
-        raise SemembedError(f"--snapshot {path}: optimizer state does not match ({len(opt_values)} vs {len(optimizer.variables)})")
-    for var, value in zip(optimizer.variables, opt_values):
-        var.assign(value)
     return TrainingState(**meta["state"])
 
 

@@ -13,7 +13,7 @@ from semembed.training.schedules import ScheduleConfig
 class TrainConfig:
     """Everything ``learn_image_embeddings`` needs; field names follow the reference's flags."""
 
-    task: str = "embedding"  # or "classifier": the plain softmax baseline
+    task: str = "embedding"  # a registered task: embedding, classifier (softmax baseline), metric, ...
     dataset: str = "default"
     data_root: str | None = None
     embedding: str = "onehot"  # class-embedding file, or "onehot" (cosine loss)
@@ -24,6 +24,14 @@ class TrainConfig:
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     clipgrad: float = 10.0
     nesterov: bool = False
+    optimizer: str = "sgd"  # sgd | adam | adamw
+    momentum: float = 0.9  # SGD, as the reference
+    weight_decay: float = 0.0  # extra decay on kernels: coupled L2 for sgd/adam, decoupled for adamw
+    embedding_dim: int = 128  # output size of the metric task's embedding
+    sample_weights: str | None = None  # CSV: path (or index), weight
+    m_per_class: int = 0  # > 0: m-per-class batches (batch_size / m classes x m images)
+    mixed_precision: str = "off"  # off | float16 | bfloat16
+    jit_compile: bool = False
     epochs: int | None = None
     initial_epoch: int = 0
     batch_size: int = 100
@@ -47,6 +55,13 @@ class TrainConfig:
     deterministic: bool = False
     max_steps_per_epoch: int | None = None  # cap (quick experiments and tests)
     overwrite: bool = False
+
+    def optimizer_config(self):
+        """The :class:`~semembed.training.optimizers.OptimizerConfig` these flags describe."""
+        from semembed.training.optimizers import OptimizerConfig
+
+        return OptimizerConfig(name=self.optimizer, momentum=self.momentum, nesterov=self.nesterov,
+                               weight_decay=self.weight_decay, clipnorm=self.clipgrad if self.clipgrad > 0 else None)
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)

@@ -76,8 +76,10 @@ def train(config: TrainConfig) -> TrainResult:
 
     from semembed.losses import nearest_class_scores
     from semembed.training.schedules import LearningRateSchedule, default_epochs
-    from semembed.training.task import ClassifierTask, EmbeddingTask
+    from semembed.training.tasks import get_task
 
+    task_cls = get_task(config.task)
+    optimizer = config.optimizer_config()
     name, root = resolve_dataset(config)
     targets, class_ids, ds = load_targets(config.embedding, name, root)
     replicas = strategy.num_replicas_in_sync
@@ -88,32 +90,39 @@ def train(config: TrainConfig) -> TrainResult:
     from semembed.training.strategy import cluster_from_env
 
     drop = cluster_from_env() is not None
-    steps = ds.steps_per_epoch(config.batch_size, drop_remainder=drop)
+    sampler = None
+    if config.m_per_class:
+        from semembed.data.samplers import MPerClassSampler
+
+        sampler = MPerClassSampler(config.m_per_class, config.batch_size)
+        sampler.check(ds.train_labels, replicas)
+        steps = sampler.num_batches(ds.num_train)
+    else:
+        steps = ds.steps_per_epoch(config.batch_size, drop_remainder=drop)
+    weights = None
+    if config.sample_weights:
+        from semembed.data.weights import read_sample_weights
+
+        sw = read_sample_weights(config.sample_weights, ds, root)
+        weights = sw.weights
+        print(sw.summary())
     if config.max_steps_per_epoch:
         steps = min(steps, config.max_steps_per_epoch)
     epochs = config.epochs or default_epochs(config.schedule)
     schedule_steps = max(ds.num_train // config.batch_size, 1)  # the reference's decay denominator
     schedule = LearningRateSchedule(config.schedule, schedule_steps, epochs)
 
-    if config.task == "classifier":
-        task = ClassifierTask(config.architecture, ds.num_classes, input_shape=ds.image_shape, top_k=tuple(config.top_k_acc))
-    elif config.task == "embedding":
-        task = EmbeddingTask(
-            architecture=config.architecture, class_embeddings=targets, loss=config.loss,
-            cls_weight=config.cls_weight, cls_base=config.cls_base, input_shape=ds.image_shape,
-            top_k=tuple(config.top_k_acc),
-        )
-    else:
-        raise SemembedError(f"unknown task {config.task!r}; expected 'embedding' or 'classifier'")
+    task = task_cls.from_config(config, ds, targets)
     val_bs = config.val_batch_size or config.batch_size
 
     def train_data(epoch: int, ctx: tf.distribute.InputContext):
-        return ds.train_dataset(per_replica, epoch=epoch, seed=config.seed, input_context=ctx, drop_remainder=drop)
+        return ds.train_dataset(per_replica, epoch=epoch, seed=config.seed, input_context=ctx, drop_remainder=drop,
+                                as_dict=True, weights=weights, sampler=sampler)
 
     trainer = Trainer(
-        task=task, strategy=strategy, train_data=train_data, val_data=lambda: ds.test_dataset(val_bs),
-        schedule=schedule, steps_per_epoch=steps, nesterov=config.nesterov,
-        clipnorm=config.clipgrad if config.clipgrad > 0 else None, snapshot=config.snapshot,
+        task=task, strategy=strategy, train_data=train_data, val_data=lambda: ds.test_dataset(val_bs, as_dict=True),
+        schedule=schedule, steps_per_epoch=steps, optimizer=optimizer, mixed_precision=config.mixed_precision,
+        jit_compile=config.jit_compile, snapshot=config.snapshot,
         snapshot_best=config.snapshot_best, snapshot_best_path=config.snapshot_best_path,
         log_dir=config.log_dir, progress=not config.no_progress, chief=is_chief(strategy),
     )
@@ -125,6 +134,11 @@ def train(config: TrainConfig) -> TrainResult:
         from semembed.models import load_weights_by_name
 
         report = load_weights_by_name(trainer.model, config.finetune, skip_mismatch=True)
+        if not report["loaded"]:
+            raise SemembedError(
+                f"--finetune {config.finetune}: no layer of the file matches the model by name and shape "
+                f"({len(report['skipped'])} model layers skipped); the model's weighted layers are e.g. "
+                + ", ".join(l.name for l in trainer.model.layers if l.weights)[:300])
         print(f"Loaded {len(report['loaded'])} layers from {config.finetune} ({len(report['skipped'])} skipped)")
     warming_up = trainer.state.phase == "warmup" if resumed else bool(config.finetune and config.finetune_init > 0)
     if warming_up:
@@ -135,10 +149,11 @@ def train(config: TrainConfig) -> TrainResult:
     trainer.fit(epochs)
 
     final = trainer.evaluate()
-    features, probs = predict(trainer, ds.test_dataset(val_bs))
+    features, probs = predict(trainer, ds.test_dataset(val_bs, as_dict=True))
     test_labels = np.asarray(ds.test_labels)
-    scores = probs if probs is not None else np.asarray(nearest_class_scores(features, targets, config.loss))
-    final["balanced_accuracy"] = balanced_accuracy(test_labels, scores.argmax(axis=1), ds.num_classes)
+    if probs is not None or features.shape[1] == targets.shape[1]:  # class scores exist (not for --task metric)
+        scores = probs if probs is not None else np.asarray(nearest_class_scores(features, targets, config.loss))
+        final["balanced_accuracy"] = balanced_accuracy(test_labels, scores.argmax(axis=1), ds.num_classes)
     if trainer.chief:
         print("Final test metrics: " + ", ".join(f"{k}: {v:.4f}" for k, v in final.items()))
         from semembed.training.export import save_features, save_model, save_weights
@@ -176,15 +191,15 @@ def predict(trainer, data) -> tuple[np.ndarray, np.ndarray | None]:
     """Embeddings (and class probabilities) of a dataset in its order."""
     import tensorflow as tf
 
-    model, task = trainer.model, trainer.task
+    task = trainer.task
 
     @tf.function
-    def step(images):
-        return task.predict_step(model, images)
+    def step(batch):
+        return task.predict_step(batch)
 
     feats, probs = [], []
-    for images, _ in data:
-        emb, prob = step(images)
+    for batch in data:
+        emb, prob = step(batch)
         feats.append(emb.numpy())
         if prob is not None:
             probs.append(prob.numpy())

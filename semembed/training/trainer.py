@@ -1,10 +1,14 @@
-"""The custom training loop: strategy, optimizer, schedule, snapshots, logging.
+"""The custom training loop: strategy, optimisers, schedule, snapshots, logging.
 
 ``Trainer`` drives any :class:`~semembed.training.task.Task` under any
-``tf.distribute`` strategy.  Per-replica losses are scaled by the *global*
-batch (summed over replicas, so a short last batch weighs right) and
-regularisation by the replica count; gradients are clipped by the norm of the
-global gradient; metric sums are reduced across replicas.
+``tf.distribute`` strategy.  The task builds its named models and says which
+variables each named optimiser updates; the trainer builds the optimisers
+(:mod:`semembed.training.optimizers`), sets every optimiser's learning rate
+from the one schedule before each step, runs the task's per-replica step,
+sums the returned metric sums over replicas and divides by their ``count``.
+Options for GPUs: ``mixed_precision`` (Keras dtype policy; float16 adds
+dynamic loss scaling) and ``jit_compile`` (XLA for each loss/gradient
+computation).
 """
 
 from __future__ import annotations
@@ -21,9 +25,12 @@ import tensorflow as tf
 
 from semembed.errors import SemembedError
 from semembed.training.checkpoints import TrainingState, is_snapshot, load_snapshot, save_snapshot, snapshot_exists
+from semembed.training.optimizers import OptimizerConfig, build_optimizer_set
 from semembed.training.schedules import LearningRateSchedule
+from semembed.training.step import StepContext
 from semembed.training.task import Task
 
+PRECISION_POLICIES = {"off": None, "float32": None, "float16": "mixed_float16", "bfloat16": "mixed_bfloat16"}
 
 
 class NaNLossError(SemembedError):
@@ -41,15 +48,20 @@ class EpochLogs:
 
 @dataclass
 class Trainer:
-    """Runs ``task`` on ``strategy`` with SGD + momentum and the given schedule.
+    """Runs ``task`` on ``strategy`` with the task's optimisers and the given schedule.
 
     Args:
-        task: the training task (model, losses, step).
+        task: the training task (models, losses, step).
         strategy: a ``tf.distribute`` strategy; build nothing before passing it.
-        train_data: ``(epoch, input_context) -> tf.data.Dataset`` of one epoch of per-replica batches.
-        val_data: ``() -> tf.data.Dataset`` of validation batches (file order), or None.
-        schedule: learning-rate schedule.
+        train_data: ``(epoch, input_context) -> tf.data.Dataset`` of one epoch of per-replica batch dicts.
+        val_data: ``() -> tf.data.Dataset`` of validation batch dicts (file order), or None.
+        schedule: learning-rate schedule; drives every optimiser (times its groups' multipliers).
         steps_per_epoch: number of steps of one epoch (for the schedule and progress bar).
+        optimizer: one :class:`OptimizerConfig` for every optimiser of the task, or one per optimiser name.
+        extra_data: ``name -> (epoch, input_context) -> tf.data.Dataset`` for the task's ``streams``
+            (repeated as needed and zipped with the main stream: ``batch[name]``).
+        mixed_precision: ``off`` | ``float16`` | ``bfloat16``.
+        jit_compile: XLA-compile each loss/gradient computation.
     """
 
     task: Task
@@ -58,9 +70,10 @@ class Trainer:
     val_data: Callable[[], tf.data.Dataset] | None
     schedule: LearningRateSchedule
     steps_per_epoch: int
-    momentum: float = 0.9
-    nesterov: bool = False
-    clipnorm: float | None = 10.0
+    optimizer: OptimizerConfig | dict = field(default_factory=OptimizerConfig)
+    extra_data: dict = field(default_factory=dict)
+    mixed_precision: str = "off"
+    jit_compile: bool = False
     snapshot: str | None = None
     snapshot_best: str | None = None
     snapshot_best_path: str | None = None
@@ -70,100 +83,168 @@ class Trainer:
     history: list = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        if self.mixed_precision not in PRECISION_POLICIES:
+            raise SemembedError(f"--mixed_precision {self.mixed_precision!r}: expected off, float16 or bfloat16")
+        missing = [s for s in self.task.streams if s not in self.extra_data]
+        if missing:
+            raise SemembedError(f"task {self.task.name!r} needs the input streams {missing}; none was given")
+        policy = PRECISION_POLICIES[self.mixed_precision]
+        previous = keras.config.dtype_policy()
         with self.strategy.scope():
-            self.model = self.task.build_model()
-            self.optimizer = keras.optimizers.SGD(learning_rate=0.1, momentum=self.momentum, nesterov=self.nesterov)
-            self.optimizer.build(self.model.trainable_variables)
+            if policy:
+                keras.config.set_dtype_policy(policy)
+            try:
+                self.models = dict(self.task.build_models())
+            finally:
+                keras.config.set_dtype_policy(previous)
+            self.task.models = self.models
+            self.optimizers = {}
+            for name, groups in self.task.optimizer_groups(self.models).items():
+                cfg = self.optimizer.get(name) if isinstance(self.optimizer, dict) else self.optimizer
+                if cfg is None:
+                    raise SemembedError(f"no optimizer configuration for the task's optimizer {name!r}")
+                self.optimizers[name] = build_optimizer_set(name, cfg, groups, loss_scale=policy == "mixed_float16")
+        self.step_context = StepContext(self.optimizers, self.models, jit_compile=self.jit_compile)
         self.state = TrainingState()
         self._writer = tf.summary.create_file_writer(self.log_dir) if (self.log_dir and self.chief) else None
         self._step_fns: dict = {}
         self._eval_fn = None
+        self._snapshot_write = self.snapshot
+
+    @property
+    def model(self) -> keras.Model:
+        """The task's first model (features, dumps)."""
+        return self.task.model
 
     # === State ===
     def restore(self, initial_epoch: int = 0) -> bool:
-        """Resume from ``self.snapshot`` when it exists; returns whether it did."""
+        """Resume from ``self.snapshot`` when it exists; returns whether it did.
+
+        A reference-era ``.h5`` given as ``--snapshot`` is read as weights and
+        never overwritten: our snapshot goes beside it (``<name>.resume.npz``),
+        and a later run with the same command resumes from that one.
+        """
         if not snapshot_exists(self.snapshot):
             self.state.epoch = initial_epoch
             return False
-        if is_snapshot(self.snapshot):
-            self.state = load_snapshot(self.snapshot, self.model, self.optimizer)
-            if self.state.schedule:
-                self.schedule.load_state(self.state.schedule)
-        else:  # a reference-era full-model .h5: weights only, continue at --initial_epoch
+        if not is_snapshot(self.snapshot):
+            self._snapshot_write = self.snapshot + ".resume.npz"
+            if is_snapshot(self._snapshot_write):
+                self._load(self._snapshot_write)
+                return True
             from semembed.models import load_weights_strict
 
             load_weights_strict(self.model, self.snapshot)
             self.state.epoch = initial_epoch
-        self.history = list(self.state.history)
+            if self.chief:
+                print(f"{self.snapshot} is a Keras-2 weight file: it is read, not overwritten; "
+                      f"the snapshots of this run go to {self._snapshot_write}")
+            return True
+        self._load(self.snapshot)
         return True
 
+    def _load(self, path: str) -> None:
+        self.state = load_snapshot(path, self.models, self.optimizers, self.task.state_variables())
+        if self.state.schedule:
+            self.schedule.load_state(self.state.schedule)
+        self.history = list(self.state.history)
+
     def _save_snapshot(self) -> None:
-        if self.snapshot and self.chief:
+        if self._snapshot_write and self.chief:
             self.state.schedule = self.schedule.state()
             self.state.history = self.history
-            save_snapshot(self.snapshot, self.model, self.optimizer, self.state)
+            save_snapshot(self._snapshot_write, self.models, self.optimizers, self.state, self.task.state_variables())
 
     # === Steps ===
-    def _train_step_fn(self, variables_key: str, variables):
-        if variables_key not in self._step_fns:
-            task, model, opt, clip, strategy = self.task, self.model, self.optimizer, self.clipnorm, self.strategy
+    def _train_step_fn(self, phase: str):
+        if phase not in self._step_fns:
+            task, strategy, context = self.task, self.strategy, self.step_context
 
-            def replica_step(images, labels):
-                sums = task.train_step(model, opt, images, labels, clip, variables)
+            def replica_step(batch):
+                sums = task.train_step(batch, context)
                 return tf.distribute.get_replica_context().all_reduce("sum", sums)
 
             @tf.function
-            def step(images, labels):
-                sums = strategy.run(replica_step, args=(images, labels))
+            def step(batch):
+                sums = strategy.run(replica_step, args=(batch,))
                 # already summed over replicas: every replica holds the same values
                 return {k: strategy.experimental_local_results(v)[0] for k, v in sums.items()}
 
-            self._step_fns[variables_key] = step
-        return self._step_fns[variables_key]
+            self._step_fns[phase] = step
+        return self._step_fns[phase]
 
     def _eval_step_fn(self):
         if self._eval_fn is None:
-            task, model = self.task, self.model
+            task, context = self.task, self.step_context
 
             @tf.function
-            def step(images, labels):
-                return task.eval_step(model, images, labels)
+            def step(batch):
+                return task.eval_step(batch, context)
 
             self._eval_fn = step
         return self._eval_fn
 
+    def _epoch_data(self, epoch: int):
+        streams = self.task.streams
+
+        def make(ctx):
+            ds = self.train_data(epoch, ctx)
+            if not streams:
+                return ds
+            extras = tuple(self.extra_data[s](epoch, ctx).repeat() for s in streams)
+
+            def merge(main, *others):
+                return {**main, **dict(zip(streams, others))}
+
+            return tf.data.Dataset.zip((ds, *extras)).map(merge)
+
+        return self.strategy.distribute_datasets_from_function(make)
+
+    def set_learning_rate(self, lr: float) -> None:
+        for opt in self.optimizers.values():
+            opt.set_learning_rate(lr)
+
     # === Loop ===
     def fit(self, epochs: int, variables=None, phase: str = "main") -> list[EpochLogs]:
-        """Train from ``self.state.epoch`` up to ``epochs``; snapshot after each epoch."""
-        variables = self.model.trainable_variables if variables is None else variables
-        step_fn = self._train_step_fn(phase, variables)
+        """Train from ``self.state.epoch`` up to ``epochs``; snapshot after each epoch.
+
+        ``variables`` restricts every optimiser to those variables (the fine-tuning warm-up).
+        """
+        allowed = None if variables is None else {id(v) for v in variables}
+        self.step_context.trainable = {} if allowed is None else {n: allowed for n in self.optimizers}
+        step_fn = self._train_step_fn(phase)
+        shown = next((m for m in self.task.metrics if "loss" not in m), None)
         logs = []
         self.state.phase = phase
         for epoch in range(self.state.epoch, epochs):
             start = time.perf_counter()
-            dist = self.strategy.distribute_datasets_from_function(lambda ctx, e=epoch: self.train_data(e, ctx))
             totals: dict[str, float] = {}
             bar = _progress(self.steps_per_epoch, f"epoch {epoch + 1}/{epochs}", self.progress and self.chief)
             lr = 0.0
-            for i, (images, labels) in enumerate(dist):
+            for i, batch in enumerate(self._epoch_data(epoch)):
                 if i >= self.steps_per_epoch:
                     break
                 lr = self.schedule(epoch, i, self.state.global_step)
-                self.optimizer.learning_rate.assign(lr)
-                sums = {k: float(v) for k, v in step_fn(images, labels).items()}
+                self.set_learning_rate(lr)
+                sums = {k: float(v) for k, v in step_fn(batch).items()}
                 if not math.isfinite(sums["loss"]):
                     bar.close()
                     raise NaNLossError(
                         f"the training loss became {sums['loss']} in epoch {epoch + 1}, step {i + 1} "
                         f"(learning rate {lr:.3g}); the weights were not saved"
-                        + (f"; the last good snapshot is {self.snapshot}" if snapshot_exists(self.snapshot) else "")
+                        + (f"; the last good snapshot is {self._snapshot_write}"
+                           if snapshot_exists(self._snapshot_write) else "")
                         + ". Try a lower learning rate or a smaller --clipgrad."
                     )
                 for k, v in sums.items():
                     totals[k] = totals.get(k, 0.0) + v
                 self.state.global_step += 1
                 bar.update(1)
-                bar.set_postfix(loss=f"{totals['loss'] / totals['count']:.4f}", acc=f"{totals['accuracy'] / totals['count']:.4f}")
+                count = max(totals.get("count", 0.0), 1.0)
+                post = {"loss": f"{totals['loss'] / count:.4f}"}
+                if shown in totals:
+                    post[shown] = f"{totals[shown] / count:.4f}"
+                bar.set_postfix(**post)
             bar.close()
             train = _means(totals)
             val = self.evaluate() if self.val_data is not None else {}
@@ -182,8 +263,8 @@ class Trainer:
         data = self.val_data() if data is None else data
         fn = self._eval_step_fn()
         totals: dict[str, float] = {}
-        for images, labels in data:
-            for k, v in fn(images, labels).items():
+        for batch in data:
+            for k, v in fn(batch).items():
                 totals[k] = totals.get(k, 0.0) + float(v)
         return _means(totals)
 

@@ -24,7 +24,7 @@ assert isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy), type(str
 import keras  # noqa: E402
 
 from semembed.models import add_classifier, wrap_output  # noqa: E402
-from semembed.training.task import EmbeddingTask  # noqa: E402
+from semembed.training.tasks.embedding import EmbeddingTask  # noqa: E402
 from semembed.training.trainer import Trainer  # noqa: E402
 
 B, STEPS, K, D = 8, 3, 4, 5
@@ -45,7 +45,7 @@ class TinyTask(EmbeddingTask):
 
 
 def train_data(epoch, ctx):
-    ds = tf.data.Dataset.from_tensor_slices((X, Y)).shard(ctx.num_input_pipelines, ctx.input_pipeline_id)
+    ds = tf.data.Dataset.from_tensor_slices({"image": X, "label": Y}).shard(ctx.num_input_pipelines, ctx.input_pipeline_id)
     return ds.batch(ctx.get_per_replica_batch_size(B))
 
 

@@ -16,7 +16,8 @@ from tests.conftest import script_env
 HERE = Path(__file__).resolve().parent
 
 
-def run_json(*args, env=None):
+def run_json(*args, env=None, **extra_env):
+    env = dict(env or script_env(), **extra_env)
     r = subprocess.run([sys.executable, *map(str, args)], capture_output=True, text=True, env=env or script_env(), timeout=300)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
     return json.loads(r.stdout.strip().splitlines()[-1])
@@ -29,6 +30,12 @@ def test_two_replicas_equal_single_device_plain_loss():
     assert out["diff_vs_single"] < 1e-5  # same weights as one device with the same global batch
 
 
+def test_two_replicas_with_xla_equal_single_device():
+    out = run_json(HERE / "replica_check.py", "plain", JIT="1")
+    assert out["moved"] > 1e-3 and out["replica_spread"] == 0.0
+    assert out["diff_vs_single"] < 1e-5
+
+
 def test_two_replicas_with_head_and_l2_equal_per_replica_batchnorm():
     out = run_json(HERE / "replica_check.py", "head")
     assert out["moved"] > 1e-3 and out["replica_spread"] == 0.0
@@ -36,6 +43,20 @@ def test_two_replicas_with_head_and_l2_equal_per_replica_batchnorm():
     assert out["trainable_diff_vs_emulation"] < 1e-5
     # ... which really differs from full-batch BN (the comparison is sensitive)
     assert out["diff_vs_single_full_batch"] > 1e-4
+
+
+def test_two_replicas_pair_loss_on_the_global_batch_equal_single_device():
+    out = run_json(HERE / "replica_check.py", "contrastive")
+    assert out["moved"] > 1e-3 and out["replica_spread"] == 0.0
+    assert out["diff_vs_single"] < 1e-5
+    local = run_json(HERE / "replica_check.py", "contrastive_local")
+    assert local["diff_vs_single"] > 1e-3  # a replica-local loss would differ: the comparison is sensitive
+
+
+def test_two_replicas_two_models_two_optimizers_alternating_steps():
+    out = run_json(HERE / "replica_check.py", "probe")
+    assert out["moved_min"] > 1e-3 and out["replica_spread"] == 0.0
+    assert out["diff_vs_single"] < 1e-5 * max(1.0, out["moved"])
 
 
 def free_port() -> int:

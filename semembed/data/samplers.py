@@ -1,0 +1,94 @@
+"""Batch samplers: the m-per-class (P classes × K images) batches metric learning needs.
+
+Semantics of pytorch-metric-learning's ``MPerClassSampler`` (METRIC_LEARNING.md
+§11): each global batch draws ``batch_size / m`` distinct classes uniformly at
+random and ``m`` images of each, without replacement (with replacement for a
+class with fewer than ``m`` images); an epoch has ``num_images // batch_size``
+batches (at least one).  The order is a pure function of (seed, epoch), so a
+resumed run sees the same batches.  Within a batch the images of one class are
+contiguous, so splitting the global batch into contiguous per-replica blocks
+of a multiple of ``m`` keeps every class group on one replica.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from semembed.errors import SemembedError
+
+
+@dataclass(frozen=True)
+class MPerClassSampler:
+    """P × m batches.
+
+    Args:
+        m: images per class in a batch (≥ 1).
+        batch_size: the *global* batch size, a multiple of ``m``.
+        length: images per epoch before rounding down to whole batches
+            (default: the number of training images).
+    """
+
+    m: int
+    batch_size: int
+    length: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.m < 1:
+            raise SemembedError(f"--m_per_class must be >= 1, got {self.m}")
+        if self.batch_size % self.m:
+            raise SemembedError(f"--batch_size {self.batch_size} is not a multiple of --m_per_class {self.m}")
+
+    @property
+    def classes_per_batch(self) -> int:
+        return self.batch_size // self.m
+
+    def num_batches(self, num_images: int) -> int:
+        return max((self.length or num_images) // self.batch_size, 1)
+
+    def check(self, labels: np.ndarray, replicas: int = 1) -> None:
+        """Raise a clear error when the labels or the replica split cannot give such batches."""
+        present = len(np.unique(labels))
+        if present < self.classes_per_batch:
+            raise SemembedError(f"--m_per_class {self.m} with --batch_size {self.batch_size} needs "
+                                f"{self.classes_per_batch} classes per batch, the training set has {present}")
+        per_replica = self.batch_size // replicas
+        if self.batch_size % replicas or per_replica % self.m:
+            raise SemembedError(f"--batch_size {self.batch_size} over {replicas} replicas gives {per_replica} per "
+                                f"replica, not a multiple of --m_per_class {self.m} (class groups would be split)")
+
+    def epoch_order(self, labels: np.ndarray, epoch: int, seed: int) -> np.ndarray:
+        """Indices of one epoch, ``num_batches × batch_size`` long, class groups contiguous."""
+        labels = np.asarray(labels)
+        self.check(labels)
+        rng = np.random.default_rng([int(seed), int(epoch), 0x4D50])
+        classes, inverse = np.unique(labels, return_inverse=True)
+        members = np.argsort(inverse, kind="stable")
+        counts = np.bincount(inverse, minlength=len(classes))
+        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        nb, p, m = self.num_batches(len(labels)), self.classes_per_batch, self.m
+        # P distinct classes per batch: the first P of a random permutation of the classes
+        chosen = np.argsort(rng.random((nb, len(classes))), axis=1)[:, :p].ravel()  # (nb*P,) class numbers
+        out = np.empty((nb * p, m), dtype=np.int64)
+        slot_order = np.argsort(chosen, kind="stable")
+        uses = np.bincount(chosen, minlength=len(classes))
+        bounds = np.concatenate([[0], np.cumsum(uses)])
+        for c in np.flatnonzero(uses):  # a loop over classes, each vectorised over its draws
+            n, t = counts[c], uses[c]
+            slots = slot_order[bounds[c]:bounds[c + 1]]
+            if n >= m:
+                per_perm = n // m  # chunks of m from independent permutations: no repeats inside a chunk
+                perms = -(-t // per_perm)
+                keys = rng.random((perms, n))
+                chunks = np.argsort(keys, axis=1)[:, : per_perm * m].reshape(-1, m)[:t]
+            else:
+                chunks = rng.integers(0, n, size=(t, m))
+            out[slots] = members[starts[c] + chunks]
+        return out.ravel()
+
+    def shard(self, order: np.ndarray, num_shards: int, index: int) -> np.ndarray:
+        """Shard ``index`` of ``num_shards``: its contiguous block of every global batch."""
+        if self.batch_size % num_shards:
+            raise SemembedError(f"--batch_size {self.batch_size} is not divisible by {num_shards} input pipelines")
+        return order.reshape(-1, num_shards, self.batch_size // num_shards)[:, index].ravel()

@@ -1,0 +1,101 @@
+"""Per-sample training weights from a CSV file (``--sample_weights``).
+
+The file has a header row with a ``weight`` column and either a ``path``
+column (file datasets: relative to ``--data_root`` or absolute, as
+``compute_sample_weights`` writes them) or an ``index`` column (position in
+the training list; in-memory datasets such as CIFAR, Fashion-MNIST, digits).
+Other columns are ignored.  Weights are finite and ≥ 0; a training image the
+file does not list keeps weight 1 (the count is reported); a row naming no
+training image, a repeated image or a bad value is an error naming the line.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from semembed.errors import SemembedError
+
+
+@dataclass
+class SampleWeights:
+    """Weights aligned with the training list, and how many images the file did not list."""
+
+    weights: np.ndarray  # (num_train,) float32
+    unlisted: int
+
+    def summary(self) -> str:
+        w = self.weights
+        return (f"sample weights: {len(w) - self.unlisted} images listed ({self.unlisted} not listed: weight 1), "
+                f"mean {w.mean():.4f}, {int((w == 0).sum())} with weight 0")
+
+
+def _rows(path: str) -> tuple[list[str], list[list[str]]]:
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            rows = list(csv.reader(f))
+    except UnicodeDecodeError:
+        raise SemembedError(f"--sample_weights {path}: not a UTF-8 text (CSV) file") from None
+    rows = [r for r in rows if any(c.strip() for c in r)]
+    if not rows:
+        raise SemembedError(f"--sample_weights {path}: the file is empty")
+    return [c.strip().lower() for c in rows[0]], rows[1:]
+
+
+def read_sample_weights(path: str, dataset, data_root: str | None = None) -> SampleWeights:
+    """Weights for ``dataset``'s training images (see the module docstring)."""
+    header, rows = _rows(path)
+    if "weight" not in header or not ({"path", "index"} & set(header)):
+        raise SemembedError(f"--sample_weights {path}: line 1 must be a header with the columns 'path' (or 'index') "
+                            f"and 'weight'; found {header}")
+    wcol = header.index("weight")
+    by_path = "path" in header and hasattr(dataset, "train_files")
+    if "path" in header and not by_path and "index" not in header:
+        raise SemembedError(f"--sample_weights {path}: dataset {dataset.name} is held in memory and has no file "
+                            "paths; give an 'index' column (position in the training list) instead of 'path'")
+    kcol = header.index("path") if by_path else header.index("index")
+    n = dataset.num_train
+    idx = np.empty(len(rows), dtype=np.int64)
+    values = np.empty(len(rows), dtype=np.float64)
+    keys = []
+    for line, row in enumerate(rows, start=2):
+        if len(row) <= max(wcol, kcol):
+            raise SemembedError(f"--sample_weights {path}, line {line}: expected {len(header)} columns, got {len(row)}")
+        try:
+            values[line - 2] = float(row[wcol])
+        except ValueError:
+            raise SemembedError(f"--sample_weights {path}, line {line}: weight {row[wcol]!r} is not a number") from None
+        keys.append(row[kcol].strip())
+    bad = np.flatnonzero(~np.isfinite(values) | (values < 0))
+    if bad.size:
+        raise SemembedError(f"--sample_weights {path}, line {bad[0] + 2}: weight {values[bad[0]]} must be finite and >= 0")
+    if by_path:
+        root = data_root or ""
+        train = np.array([os.path.normpath(os.path.abspath(p)) for p in dataset.train_files])
+        wanted = np.array([os.path.normpath(os.path.abspath(k if os.path.isabs(k) else os.path.join(root, k)))
+                           for k in keys])
+        order = np.argsort(train)
+        pos = np.searchsorted(train[order], wanted)
+        pos = np.minimum(pos, len(train) - 1)
+        found = train[order][pos] == wanted
+        idx = order[pos]
+    else:
+        try:
+            idx = np.array([int(k) for k in keys], dtype=np.int64)
+        except ValueError:
+            raise SemembedError(f"--sample_weights {path}: the 'index' column must hold integers") from None
+        found = (idx >= 0) & (idx < n)
+    if not found.all():
+        first = np.flatnonzero(~found)
+        raise SemembedError(f"--sample_weights {path}, line {first[0] + 2}: {keys[first[0]]!r} is not a training image "
+                            f"of dataset {dataset.name} ({len(first)} such rows)")
+    uniq, counts = np.unique(idx, return_counts=True)
+    if (counts > 1).any():
+        dup = np.flatnonzero(idx == uniq[counts > 1][0])
+        raise SemembedError(f"--sample_weights {path}, lines {dup[0] + 2} and {dup[1] + 2}: the same image twice")
+    weights = np.ones(n, dtype=np.float32)
+    weights[idx] = values
+    return SampleWeights(weights, n - len(idx))

@@ -1,0 +1,79 @@
+"""``classifier``: the plain softmax baseline (the network's ``prob`` output with cross-entropy).
+
+The model has two outputs, ``[features, prob]``; features are the input of
+the ``prob`` layer (a classifier's usual retrieval features).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import keras
+import tensorflow as tf
+
+from semembed.training.step import regularization
+from semembed.training.task import Task
+from semembed.training.tasks import register_task
+from semembed.training.tasks.common import correct, labels_of, weights_of
+
+
+@register_task("classifier")
+@dataclass
+class ClassifierTask(Task):
+    """Softmax cross-entropy on the architecture's classification network.
+
+    Args:
+        architecture: network name (``semembed.models``).
+        num_classes: number of classes.
+        input_shape: network input (H, W, C).
+        top_k: also count top-k accuracy.
+    """
+
+    architecture: str
+    num_classes: int
+    input_shape: tuple | None = None
+    top_k: tuple[int, ...] = ()
+
+    warmup_layers = ("prob",)
+
+    @classmethod
+    def from_config(cls, config, dataset, targets):
+        return cls(config.architecture, dataset.num_classes, input_shape=dataset.image_shape,
+                   top_k=tuple(config.top_k_acc))
+
+    def __post_init__(self) -> None:
+        self.metrics = ("accuracy",) + tuple(f"top{k}_accuracy" for k in self.top_k)
+        self._ce = keras.losses.SparseCategoricalCrossentropy(reduction=None)
+
+    def build_model(self) -> keras.Model:
+        from semembed.models import build_network
+
+        net = build_network(self.num_classes, self.architecture, classification=True, input_shape=self.input_shape)
+        prob = net.get_layer("prob")
+        return keras.Model(net.inputs, [prob.input, prob.output], name=net.name)
+
+    def losses(self, model, images, labels, weights, global_size, training: bool):
+        _, prob = model(images, training=training)
+        prob = tf.cast(prob, tf.float32)
+        ce_sum = tf.reduce_sum(weights * self._ce(labels, prob))
+        reg = regularization(model)
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        n = tf.cast(tf.shape(labels)[0], tf.float32)
+        sums = {"loss": ce_sum + reg * n, "accuracy": correct(prob, labels, 1), "count": n}
+        for k in self.top_k:
+            sums[f"top{k}_accuracy"] = correct(prob, labels, k)
+        return ce_sum / global_size + reg / replicas, sums
+
+    def train_step(self, batch, step):
+        labels = labels_of(batch)
+        fn = lambda x, y, w, g: self.losses(self.model, x, y, w, g, True)  # noqa: E731
+        _, sums, _ = step.minimize("main", fn, batch["image"], labels, weights_of(batch), step.global_count(labels))
+        return sums
+
+    def eval_step(self, batch, step):
+        labels = labels_of(batch)
+        n = tf.cast(tf.shape(labels)[0], tf.float32)
+        return self.losses(self.model, batch["image"], labels, weights_of(batch), n, False)[1]
+
+    def predict_step(self, batch):
+        return self.model(batch["image"], training=False)

@@ -1,0 +1,112 @@
+"""The training core: task registry, mixed precision, a two-model task's exact resume, per-sample weights."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from semembed.errors import SemembedError
+from semembed.models import wrap_output
+from semembed.training.optimizers import OptimizerConfig
+from semembed.training.schedules import LearningRateSchedule, ScheduleConfig
+from semembed.training.tasks import get_task, list_tasks
+from semembed.training.tasks.embedding import EmbeddingTask
+from semembed.training.trainer import Trainer
+from tests.conftest import REPO, script_env
+
+EXAMPLE = str(REPO / "docs" / "example_task.py")
+
+
+def test_registry():
+    assert {"embedding", "classifier", "metric"} <= set(list_tasks())
+    assert get_task("embedding") is EmbeddingTask
+    with pytest.raises(SemembedError, match="unknown task 'nope'; known: .*classifier"):
+        get_task("nope")
+
+
+class TinyTask(EmbeddingTask):
+    def build_model(self):
+        keras.utils.set_random_seed(2)
+        inp = keras.Input((8, 8, 1))
+        x = keras.layers.Conv2D(8, 3, padding="same", activation="relu")(inp)
+        x = keras.layers.BatchNormalization()(x)
+        x = keras.layers.GlobalAveragePooling2D()(x)
+        x = keras.layers.Dense(4, name="embedding")(x)
+        return wrap_output(keras.Model(inp, x), "inv_corr")
+
+
+def tiny_run(precision: str):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(256, 8, 8, 1)).astype("float32")
+    y = rng.integers(0, 4, size=256).astype("int32")
+    x += y[:, None, None, None] * 0.5  # learnable
+    task = TinyTask("tiny", np.eye(4, dtype="float32"))
+    data = lambda epoch, ctx: tf.data.Dataset.from_tensor_slices({"image": x, "label": y}).batch(32)  # noqa: E731
+    sched = LearningRateSchedule(ScheduleConfig(name="SGD", sgd_lr=0.1), 8, 4)
+    trainer = Trainer(task, tf.distribute.get_strategy(), data, None, sched, 8, mixed_precision=precision,
+                      optimizer=OptimizerConfig("sgd"), progress=False)
+    trainer.fit(4)
+    return trainer, [h["loss"] for h in trainer.history]
+
+
+@pytest.mark.parametrize("precision", ["bfloat16", "float16"])
+def test_mixed_precision_follows_float32(precision):
+    _, ref = tiny_run("off")
+    trainer, got = tiny_run(precision)
+    conv = [layer for layer in trainer.model.layers if isinstance(layer, keras.layers.Conv2D)][0]
+    assert conv.compute_dtype == precision and conv.kernel.dtype == "float32"  # really mixed
+    assert keras.config.dtype_policy().name == "float32"  # the global policy is restored
+    assert ref[-1] < ref[0] - 0.05  # the float32 run learns
+    np.testing.assert_allclose(got, ref, rtol=0.05, atol=0.01)
+    if precision == "float16":
+        assert isinstance(trainer.optimizers["main"].optimizers[0], keras.optimizers.LossScaleOptimizer)
+
+
+def weights_of(path):
+    with np.load(path) as z:
+        return [z[k] for k in sorted(z.files, key=lambda k: int(k.split("_")[1]))]
+
+
+def test_two_model_two_optimizer_task_resumes_bit_identically(tmp_path):
+    env = script_env()
+    full = subprocess.run([sys.executable, EXAMPLE, "", tmp_path / "full.npz", "10"], env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert full.returncode == 0, full.stderr[-3000:]
+    snap = tmp_path / "snap.npz"
+    cmd = [sys.executable, EXAMPLE, str(snap), str(tmp_path / "resumed.npz"), "10"]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline, epoch = time.time() + 240, 0
+    while time.time() < deadline and proc.poll() is None:
+        if snap.exists():
+            try:
+                with np.load(snap) as z:
+                    epoch = json.loads(bytes(z["meta"]).decode())["state"]["epoch"]
+            except (OSError, ValueError, KeyError):
+                pass
+            if epoch >= 2:
+                break
+        time.sleep(0.02)
+    assert proc.poll() is None, "run finished before it could be killed"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert 2 <= epoch < 10
+    with np.load(snap) as z:
+        meta = json.loads(bytes(z["meta"]).decode())
+    assert [m["name"] for m in meta["models"]] == ["backbone", "probe"]
+    assert [o["name"] for o in meta["optimizers"]] == ["main", "probe"]
+    resumed = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert f"resumed at epoch {epoch + 1}" in resumed.stdout
+    a, b = weights_of(tmp_path / "full.npz"), weights_of(tmp_path / "resumed.npz")
+    assert len(a) == len(b) > 4
+    for x, y in zip(a, b):
+        np.testing.assert_array_equal(x, y)
