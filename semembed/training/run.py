@@ -200,7 +200,7 @@ def predict(trainer, data) -> tuple[np.ndarray, np.ndarray | None]:
     feats, probs = [], []
     for batch in data:
         emb, prob = step(batch)
-        feats.append(emb.numpy())
+        feats.append(np.asarray(emb.numpy(), dtype=np.float32))  # float32 under mixed precision too
         if prob is not None:
-            probs.append(prob.numpy())
+            probs.append(np.asarray(prob.numpy(), dtype=np.float32))
     return np.concatenate(feats), (np.concatenate(probs) if probs else None)

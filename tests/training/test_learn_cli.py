@@ -145,3 +145,78 @@ def test_finetune_from_weights_and_snapshot_best(tmp_path, digits_embedding):
         state = json.loads(bytes(z["meta"]).decode())["state"]
     assert state["epoch"] == 2 and state["best"] is not None
     assert [h["phase"] for h in state["history"]] == ["warmup", "main", "main"]
+
+
+def class_recall(feat_path, embedding_path):
+    from semembed.class_embeddings import load_class_embedding
+
+    emb = load_class_embedding(str(embedding_path)).embedding
+    with np.load(feat_path) as z:
+        pred = (z["feat"] @ emb.T).argmax(1)
+        labels = z["labels"]
+    return np.array([(pred[labels == c] == c).mean() for c in range(emb.shape[0])])
+
+
+def test_zero_weight_class_is_not_learned(tmp_path, digits_embedding):
+    from semembed.data import get_dataset
+
+    train_labels = get_dataset("digits").train_labels
+    rows = ["index,weight"] + [f"{i},0" for i in np.flatnonzero(train_labels == 3)]
+    rows += [f"{i},1.0" for i in np.flatnonzero(train_labels == 5)[:5]]  # listed with weight 1: no change
+    (tmp_path / "w.csv").write_text("\n".join(rows) + "\n")
+    common = ["--dataset", "digits", "--embedding", digits_embedding, "--batch_size", "16", "--epochs", "3",
+              "--architecture", "simple-tiny",
+              "--lr_schedule", "SGD", "--sgd_lr", "0.05", "--no_progress", "--seed", "1"]
+    r = run(*common, "--sample_weights", tmp_path / "w.csv", "--feature_dump", tmp_path / "f.npz")
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert f"{(train_labels == 3).sum() + 5} images listed" in r.stdout
+    recall = class_recall(tmp_path / "f.npz", digits_embedding)
+    assert recall[3] < 0.05, recall  # never learned
+    assert np.delete(recall, 3).mean() > 0.6, recall  # while the others were
+
+
+def test_metric_task_with_m_per_class_and_mixed_precision(tmp_path):
+    r = run("--dataset", "digits", "--embedding", "onehot", "--task", "metric", "--embedding_dim", "16",
+            "--m_per_class", "4", "--batch_size", "32", "--epochs", "1", "--max_steps_per_epoch", "4",
+            "--lr_schedule", "SGD", "--sgd_lr", "0.01", "--optimizer", "adamw", "--weight_decay", "1e-4",
+            "--mixed_precision", "bfloat16", "--jit_compile", "--no_progress", "--feature_dump", tmp_path / "f.npz")
+    assert r.returncode == 0, r.stderr[-3000:]
+    with np.load(tmp_path / "f.npz") as z:
+        assert z["feat"].shape[1] == 16 and np.allclose(np.linalg.norm(z["feat"], axis=1), 1, atol=1e-2)
+    assert "Final test metrics: loss:" in r.stdout
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--task", "nope"], "unknown task 'nope'; known:"),
+    (["--m_per_class", "3"], "--batch_size 32 is not a multiple of --m_per_class 3"),
+    (["--sample_weights", "MISSING"], "file not found"),
+])
+def test_bad_core_flags_are_clear_errors(args, message):
+    r = run("--dataset", "digits", "--embedding", "onehot", "--batch_size", "32", "--no_progress", *args)
+    assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr, r.stderr[-2000:]
+
+
+def test_legacy_h5_snapshot_is_read_not_overwritten(tmp_path, digits_embedding):
+    first = run(*BASE, "--embedding", digits_embedding, "--epochs", "1", "--model_dump", tmp_path / "old.h5")
+    assert first.returncode == 0, first.stderr[-3000:]
+    before = (tmp_path / "old.h5").read_bytes()
+    args = [*BASE, "--embedding", digits_embedding, "--epochs", "3", "--snapshot", tmp_path / "old.h5",
+            "--initial_epoch", "1"]
+    r = run(*args)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert (tmp_path / "old.h5").read_bytes() == before  # the user's file is untouched
+    assert "old.h5.resume.npz" in r.stdout and (tmp_path / "old.h5.resume.npz").exists()
+    again = run(*args)
+    assert again.returncode == 0 and "Resuming from snapshot" in again.stdout
+    with np.load(tmp_path / "old.h5.resume.npz") as z:
+        assert json.loads(bytes(z["meta"]).decode())["state"]["epoch"] == 3
+
+
+def test_finetune_that_loads_nothing_is_an_error(tmp_path):
+    import h5py
+
+    with h5py.File(tmp_path / "other.h5", "w") as f:
+        f.attrs["layer_names"] = [b"unrelated"]
+        f.create_group("unrelated").attrs["weight_names"] = []
+    r = run(*BASE, "--embedding", "onehot", "--epochs", "1", "--finetune", tmp_path / "other.h5")
+    assert r.returncode == 2 and "no layer of the file matches" in r.stderr, r.stderr[-2000:]
