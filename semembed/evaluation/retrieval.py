@@ -2,8 +2,9 @@
 
 All scores are ``*_score``-like: higher is better.  Definitions (SPEC.md §3, §9):
 
-* Ranking of query q: the database images by ascending distance (ties by
-  index), q itself removed (all-against-all mode).  σᵢ = sim(class(q),
+* Ranking of query q: the database images by ascending distance (ties, and
+  distances equal up to floating-point noise, by index: see
+  :mod:`semembed.evaluation.ranking`), q itself removed (all-against-all mode).  σᵢ = sim(class(q),
   class(rᵢ)); β = the similarities of class(q) to all ranked images, sorted
   descending (the best possible ranking, a function of the class only).
 * ``P@k (T)`` = Σᵢ≤ₖ σᵢ / Σᵢ≤ₖ βᵢ (``T`` = WUP or LCS_HEIGHT), averaged over queries.
@@ -237,8 +238,9 @@ def retrieval_metrics(
         for s in sims:
             best_tables[s] = best_cumsum(sim_mats[s], all_rows, counts, curve_len, exclude_self)
 
-    db = Database(db_feats, normalize, None if normalize else np.sum(db_feats**2, axis=-1))
     q_sq = None if normalize else np.sum(q_feats**2, axis=-1)
+    db = Database(db_feats, normalize, None if normalize else np.sum(db_feats**2, axis=-1),
+                  None if normalize else float(q_sq.max()))
     if block_elements is None:
         block_elements = FULL_BLOCK_ELEMENTS if need_full else TOP_BLOCK_ELEMENTS
     block = int(max(1, min(n_q, block_elements // max(n_db, 1))))
