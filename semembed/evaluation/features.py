@@ -23,7 +23,7 @@ from typing import Hashable
 import numpy as np
 
 from semembed.errors import SemembedError
-from semembed.io import load_pickle
+from semembed.io import load_pickle, read_text
 from semembed.taxonomy import Hierarchy
 
 
@@ -143,8 +143,7 @@ def load_labels(
                 raise SemembedError(f"{path}: labels must be class ids, found non-integer numbers")
             arr = arr.astype(np.int64)
         return _convert(arr.tolist(), hierarchy, path)
-    with open(path, encoding="utf-8") as f:
-        text = f.read()
+    text = read_text(path, "a label file (JSON list, .npy, or one class id per line)")
     if low.endswith(".json"):
         try:
             data = json.loads(text)
@@ -161,7 +160,7 @@ def load_labels(
         if not isinstance(data, list) or any(isinstance(x, (list, dict)) for x in data):
             raise SemembedError(f"{path}: expected a JSON list with one class id per image")
         return _convert(data, hierarchy, path)
-    lines = text.splitlines()
+    lines = text.replace("\r\n", "\n").split("\n")
     while lines and not lines[-1].strip():
         lines.pop()
     tokens = []
