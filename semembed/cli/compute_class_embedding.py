@@ -68,8 +68,8 @@ def main(argv: list[str] | None = None) -> int:
     embedding, report = compute_class_embedding(
         hierarchy, classes, method=args.method, num_dim=args.num_dim, norm=args.norm, solver=args.solver
     )
+    save_class_embedding(embedding, args.out, overwrite=args.overwrite)  # the result first, then the report
     for line in report.lines():
         print(line)
-    save_class_embedding(embedding, args.out, overwrite=args.overwrite)
     print(f"Wrote {args.out}")
     return 0

@@ -220,13 +220,16 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"note: {name}: scores are not probabilities; conditional risk uses their softmax", file=sys.stderr)
             perf[f"{name} (CRM)"] = classification_metrics(y, conditional_risk_scores(p, hierarchy, cls, pairs), hierarchy, cls, pairs=pairs)
 
+    written = []  # results first, then the table
+    if args.json:
+        write_json(args.json, perf, overwrite=args.overwrite)
+        written.append(args.json)
+    if args.csv:
+        write_metrics_csv(args.csv, perf, METRICS, overwrite=args.overwrite)
+        written.append(args.csv)
     print()
     print(format_table(perf, METRICS))
     print()
-    if args.json:
-        write_json(args.json, perf, overwrite=args.overwrite)
-        print(f"Wrote {args.json}")
-    if args.csv:
-        write_metrics_csv(args.csv, perf, METRICS, overwrite=args.overwrite)
-        print(f"Wrote {args.csv}")
+    for path in written:
+        print(f"Wrote {path}")
     return 0

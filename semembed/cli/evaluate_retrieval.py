@@ -136,25 +136,28 @@ def main(argv: list[str] | None = None) -> int:
     ahp = "AHP@%d ({})" % args.clip_ahp if args.clip_ahp else "AHP ({})"
     extra = [f"Recall@{k}" for k in recall_ks] + (["R-Precision", "mAP@R"] if args.map_at_r else [])
     all_ks = sorted({k for res in perf.values() for k in REFERENCE_KS if f"P@{k} (WUP)" in res})
-    print()
-    print(format_table(perf, _table_metrics(all_ks, ahp, extra, args.ap)))
-    print()
+    written = []  # results first, then the table: a reader closing stdout early costs no file
     if args.csv:
         write_hp_csv(args.csv, perf, args.prec_type, overwrite=args.overwrite)
-        print(f"Wrote {args.csv}")
+        written.append(args.csv)
     if args.json:
         write_json(args.json, perf, overwrite=args.overwrite)
-        print(f"Wrote {args.json}")
+        written.append(args.json)
     if args.plot:
         kmax = max(args.plot_max, 1)
         curves = {lbl: hp_curve(res, args.prec_type, kmax) for lbl, res in perf.items()}
         mahp = {lbl: res[ahp.format(args.prec_type)] for lbl, res in perf.items()}
         plot_hierarchical_precision(curves, mahp, args.plot, prec_type=args.prec_type,
                                     mahp_name="m" + ahp.split(" ")[0], overwrite=args.overwrite)
-        print(f"Wrote {args.plot}")
+        written.append(args.plot)
     if args.per_query:
         with atomic_path(args.per_query, overwrite=args.overwrite) as tmp:
             with open(tmp, "wb") as f:
                 np.savez(f, **per_query)
-        print(f"Wrote {args.per_query}")
+        written.append(args.per_query)
+    print()
+    print(format_table(perf, _table_metrics(all_ks, ahp, extra, args.ap)))
+    print()
+    for path in written:
+        print(f"Wrote {path}")
     return 0
