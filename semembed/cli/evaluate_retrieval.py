@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
                 raise SemembedError(f"{src} has {len(lab)} labels but --feat {path} has {len(ff.features)} feature rows")
             runs.append((nth(args.label, i, default_name(path)), ff.features, lab, None, None, nth(args.norm, i, False)))
 
-    perf, per_query = {}, {}
+    perf, per_query, notes = {}, {}, []
     for name, feats, lab, qfeats, qlab, norm in runs:
         m_len = len(feats) - (0 if qfeats is not None else 1)
         use_ks = [k for k in ks if k <= m_len]
@@ -132,6 +132,8 @@ def main(argv: list[str] | None = None) -> int:
         if name in perf:
             raise SemembedError(f"two feature sets are labelled {name!r}; give distinct --label values")
         perf[name] = result
+        if result.note():
+            notes.append(f"note: {name}: {result.note()}")
 
     ahp = "AHP@%d ({})" % args.clip_ahp if args.clip_ahp else "AHP ({})"
     extra = [f"Recall@{k}" for k in recall_ks] + (["R-Precision", "mAP@R"] if args.map_at_r else [])
@@ -158,6 +160,8 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(format_table(perf, _table_metrics(all_ks, ahp, extra, args.ap)))
     print()
+    for note in notes:
+        print(note, file=sys.stderr)
     for path in written:
         print(f"Wrote {path}")
     return 0

@@ -101,5 +101,5 @@ def means(per_query):
     out = {}
     for k, vals in per_query.items():
         used = [v for v in vals if v is not None]
-        out[k] = sum(used) / len(used) if used else 0.0
+        out[k] = sum(used) / len(used) if used else float("nan")  # undefined without any query
     return out

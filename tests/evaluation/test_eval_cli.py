@@ -230,3 +230,18 @@ def test_classification_cli_bad_inputs(tmp_path):
     for args, msg in cases:
         r = run("evaluate_classification_accuracy", "--hierarchy", CIFAR_TAX, *args, cwd=tmp_path)
         assert r.returncode == 2 and msg in r.stderr and "Traceback" not in r.stderr, (args, r.stderr)
+
+
+def test_retrieval_cli_undefined_metrics_are_nan_and_null(tmp_path):
+    (tmp_path / "tree.txt").write_text("0 1\n0 2\n1 3\n1 4\n2 5\n")
+    (tmp_path / "l.json").write_text("[3, 4, 5]")  # every class a singleton
+    np.save(tmp_path / "f.npy", np.random.default_rng(0).standard_normal((3, 4)))
+    r = retrieval("--hierarchy", tmp_path / "tree.txt", "--labels", tmp_path / "l.json", "--feat", tmp_path / "f.npy",
+                  "--plot_max", 0, "--recall_k", 1, "--map_at_r", "--json", tmp_path / "o.json")
+    assert r.returncode == 0, r.stderr
+    got = json.loads((tmp_path / "o.json").read_text())["f"]
+    assert got["Recall@1"] is None and got["R-Precision"] is None and got["mAP@R"] is None
+    assert got["AP"] == 0.0
+    row = next(line for line in r.stdout.splitlines() if line.startswith("f "))
+    assert row.count("NaN") == 3
+    assert "note: f: 3 of 3 queries have no image of their class" in r.stderr
