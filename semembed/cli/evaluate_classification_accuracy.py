@@ -160,7 +160,11 @@ def main(argv: list[str] | None = None) -> int:
             scores, cls, y, probs = _model_scores(args, i, classes)
             sources.append((nth(args.label, i, default_name(path)), scores, list(cls), y, probs))
     else:
-        test_ids = labels_from_args(args, hierarchy, classes)
+        from semembed.evaluation.features import load_features
+
+        first = (args.predictions or []) + (args.features or [])
+        stored = (load_features(first[0]), first[0]) if not (args.labels or args.dataset) else None
+        test_ids = labels_from_args(args, hierarchy, classes, stored=stored)  # a feature .npz may carry them
         for i, path in enumerate(args.predictions or []):
             scores = _matrix(path, "--predictions")
             if scores.shape[0] != len(test_ids):

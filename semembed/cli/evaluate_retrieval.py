@@ -68,8 +68,8 @@ def main(argv: list[str] | None = None) -> int:
     from semembed.taxonomy import load_hierarchy
 
     split = args.query_feat or args.db_feat
-    if split and not (args.query_feat and args.db_feat and args.query_labels and args.db_labels):
-        raise SemembedError("--query_feat needs --db_feat, --query_labels and --db_labels")
+    if split and not (args.query_feat and args.db_feat):
+        raise SemembedError("--query_feat needs --db_feat (and --query_labels/--db_labels unless the files carry labels)")
     if split and args.feat:
         raise SemembedError("give either --feat or --query_feat/--db_feat, not both")
     if not split and not args.feat:
@@ -90,8 +90,10 @@ def main(argv: list[str] | None = None) -> int:
     runs = []  # (name, db features, db labels, query features, query labels, normalise)
     if split:
         qf, df = load_features(args.query_feat), load_features(args.db_feat)
-        ql = labels_from_args(args, hierarchy, classes, qf.ids, "--query_labels", args.query_labels)
-        dl = labels_from_args(args, hierarchy, classes, df.ids, "--db_labels", args.db_labels)
+        ql = labels_from_args(args, hierarchy, classes, qf.ids, "--query_labels", args.query_labels or "",
+                              stored=(qf, args.query_feat))
+        dl = labels_from_args(args, hierarchy, classes, df.ids, "--db_labels", args.db_labels or "",
+                              stored=(df, args.db_feat))
         for flag, feats, lab, lflag in (("--query_feat", qf, ql, "--query_labels"), ("--db_feat", df, dl, "--db_labels")):
             if len(lab) != len(feats.features):
                 raise SemembedError(f"{lflag} has {len(lab)} labels but {flag} has {len(feats.features)} feature rows")
@@ -100,9 +102,10 @@ def main(argv: list[str] | None = None) -> int:
         cached = {}
         for i, path in enumerate(args.feat):
             ff = load_features(path)
-            key = tuple(map(str, ff.ids)) if ff.ids is not None else None
+            own = ff.labels is not None and not (args.labels or args.dataset)
+            key = path if own else (tuple(map(str, ff.ids)) if ff.ids is not None else None)
             if key not in cached:
-                cached[key] = labels_from_args(args, hierarchy, classes, ff.ids)
+                cached[key] = labels_from_args(args, hierarchy, classes, ff.ids, stored=(ff, path))
             lab = cached[key]
             if len(lab) != len(ff.features):
                 src = f"--labels {args.labels}" if args.labels else f"--dataset {args.dataset}"
