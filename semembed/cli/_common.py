@@ -4,12 +4,47 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import difflib
 import functools
 import os
 import sys
 from typing import Callable, Iterator, TextIO
 
 from semembed.errors import SemembedError
+
+
+class DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Adds "(default: X)" only where the help does not already say what the default is."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if "default" in text.lower() or any(action.default is x for x in (None, False, argparse.SUPPRESS)):
+            return text
+        return super()._get_help_string(action)
+
+
+def parse_args(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    """``parser.parse_args`` that reports a misspelt flag as unknown (with a suggestion).
+
+    Plain argparse stops at a missing required flag first, so ``--hierachy``
+    would only be reported as "--hierarchy is required".
+    """
+    required = [a for a in parser._actions if a.required]
+    for action in required:
+        action.required = False
+    try:
+        _, unknown = parser.parse_known_args(argv)
+    finally:
+        for action in required:
+            action.required = True
+    if unknown:
+        flags = [o for a in parser._actions for o in a.option_strings]
+        words = []
+        for word in unknown:
+            close = difflib.get_close_matches(word.split("=", 1)[0], flags, n=1) if word.startswith("-") else []
+            words.append(f"{word} (did you mean {close[0]}?)" if close else word)
+        parser.error("unrecognized arguments: " + " ".join(words))
+    return parser.parse_args(argv)
 
 
 def str2bool(value: str) -> bool:

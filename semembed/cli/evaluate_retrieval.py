@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from semembed.cli._common import reports_errors, str2bool
+from semembed.cli._common import parse_args, reports_errors, str2bool
 
 REFERENCE_KS = (1, 10, 50, 100)
 
@@ -14,6 +14,7 @@ def build_parser() -> argparse.ArgumentParser:
     from semembed.evaluation._cli import add_taxonomy_flags
 
     p = argparse.ArgumentParser(
+        allow_abbrev=False,
         prog="evaluate_retrieval",
         description="Evaluate nearest-neighbour retrieval on image features: every test image queries all "
         "others; reports hierarchical precision P@k (WUP, LCS_HEIGHT), AHP and mAP as the reference "
@@ -37,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--progress", action="store_true", help="Show a progress bar.")
     g = p.add_argument_group("Output")
     g.add_argument("--plot_max", type=int, default=250, help="Compute HP@k for k = 1..plot_max for the curves, CSV and plot (default 250; 0: only k = 1, 10, 50, 100).")
-    g.add_argument("--prec_type", default="LCS_HEIGHT", choices=["WUP", "LCS_HEIGHT"], help="Similarity of the CSV and the plot (default LCS_HEIGHT).")
+    g.add_argument("--prec_type", default=None, choices=["WUP", "LCS_HEIGHT"], help="Similarity of the CSV and the plot (default LCS_HEIGHT).")
     g.add_argument("--csv", default=None, help="Write lines 'k;label1;label2;...' with HP@k of --prec_type.")
     g.add_argument("--json", default=None, help="Write {label: {metric: value}} with the reference's metric names.")
     g.add_argument("--plot", default=None, help="Write a PNG with the HP@k curves and the mAHP bar chart.")
@@ -56,12 +57,12 @@ def _table_metrics(ks: list[int], ahp: str, extra: list[str], ap: bool) -> list[
 
 @reports_errors
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = parse_args(build_parser(), argv)
     import numpy as np
 
     from semembed.errors import SemembedError
     from semembed.evaluation import retrieval_metrics
-    from semembed.evaluation._cli import class_list, default_name, labels_from_args, nth
+    from semembed.evaluation._cli import check_used, class_list, default_name, labels_from_args, nth
     from semembed.evaluation.features import load_features
     from semembed.evaluation.report import format_table, hp_curve, plot_hierarchical_precision, write_hp_csv, write_json
     from semembed.io import atomic_path, check_overwrite
@@ -74,6 +75,18 @@ def main(argv: list[str] | None = None) -> int:
         raise SemembedError("give either --feat or --query_feat/--db_feat, not both")
     if not split and not args.feat:
         raise SemembedError("give at least one --feat FILE (or --query_feat/--db_feat)")
+    n_feat = 1 if split else len(args.feat)
+    unused = {"--query_labels": "without --query_feat", "--db_labels": "without --db_feat",
+              "--prec_type": "without --csv or --plot"}
+    given = {"--query_labels": args.query_labels and not args.query_feat,
+             "--db_labels": args.db_labels and not args.db_feat,
+             "--prec_type": args.prec_type and not (args.csv or args.plot)}
+    what = "--query_feat/--db_feat pair" if split else "--feat file(s)"
+    check_used(args, {"--label": (args.label, n_feat, what), "--norm": (args.norm, n_feat, what)},
+               {flag: why for flag, why in unused.items() if given[flag]})
+    if split and args.labels:
+        raise SemembedError("--labels is not used with --query_feat/--db_feat; give --query_labels and --db_labels")
+    args.prec_type = args.prec_type or "LCS_HEIGHT"
     if args.plot_max < 0:
         raise SemembedError(f"--plot_max must be >= 0, got {args.plot_max}")
     if args.clip_ahp is not None and args.clip_ahp < 1:

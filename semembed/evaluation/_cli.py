@@ -22,6 +22,24 @@ def add_taxonomy_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--classes_from", default=None, help="Class-embedding file whose 'ind2label' orders the classes; label files then hold indices into it.")
 
 
+def check_used(args, counts: dict[str, tuple[list | None, int, str]], unused: dict[str, str]) -> None:
+    """Refuse flags that would be ignored.
+
+    ``counts``: flag -> (values, at most how many, of what); ``unused``: flag ->
+    why it is not used in this call (only for flags that were given).
+    """
+    if args.labels and args.dataset:
+        raise SemembedError("give --labels or --dataset, not both")
+    if args.data_root and not args.dataset:
+        raise SemembedError("--data_root is only used with --dataset")
+    for flag, (values, limit, what) in counts.items():
+        if values and len(values) > limit:
+            raise SemembedError(f"{len(values)} {flag} values but only {limit} {what}: each {flag} "
+                                "belongs to one of them, in order; the extra ones would be ignored")
+    for flag, why in unused.items():
+        raise SemembedError(f"{flag} is not used {why}")
+
+
 def class_list(args) -> list[Hashable] | None:
     if not args.classes_from:
         return None

@@ -7,6 +7,7 @@ costs neither a file nor a ``BrokenPipeError`` traceback.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -76,3 +77,74 @@ def test_help_into_a_closed_pipe(inputs):
         r = _closed_stdout(args, 1)
         assert r.returncode == 0, r.stderr
         assert "Traceback" not in r.stderr and "BrokenPipe" not in r.stderr, r.stderr
+
+
+# === every flag given is used or refused ===
+
+
+def _run(name: str, *args) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, _script(name), *map(str, args)], capture_output=True, text=True,
+                          env=script_env(), cwd=REPO, timeout=300)
+
+
+def test_misspelt_and_abbreviated_flags_are_unknown(inputs):
+    d = inputs
+    r = _run("evaluate_retrieval", "--hierachy", d / "tree.txt", "--feat", d / "f.npy")
+    assert r.returncode == 2
+    assert "unrecognized arguments: --hierachy (did you mean --hierarchy?)" in r.stderr, r.stderr
+    assert "required" not in r.stderr
+    r = _run("compute_class_embedding", "--hier", d / "tree.txt", "--out", d / "e.npz")  # no abbreviations
+    assert r.returncode == 2 and "unrecognized arguments: --hier" in r.stderr, r.stderr
+    assert not (d / "e.npz").exists()
+
+
+@pytest.mark.parametrize("name,args,message", [
+    ("evaluate_retrieval", ["--feat", "f.npy", "--label", "a", "--label", "b"], "2 --label values but only 1 --feat"),
+    ("evaluate_retrieval", ["--feat", "f.npy", "--norm", "yes", "--norm", "no"], "2 --norm values but only 1 --feat"),
+    ("evaluate_retrieval", ["--feat", "f.npy", "--prec_type", "WUP"], "--prec_type is not used without --csv or --plot"),
+    ("evaluate_retrieval", ["--feat", "f.npy", "--labels", "labels.json", "--dataset", "CIFAR-100"],
+     "give --labels or --dataset, not both"),
+    ("evaluate_classification_accuracy", ["--predictions", "p.npy", "--label", "a", "--label", "b"],
+     "2 --label values but only 1 evaluated source"),
+    ("evaluate_classification_accuracy", ["--predictions", "p.npy", "--architecture", "resnet-110-wfc"],
+     "--architecture is not used without --model"),
+    ("compute_class_embedding", ["--out", "e.npz", "--num_dim", "2"], "--num_dim is not used by --method unitsphere"),
+    ("compute_class_embedding", ["--out", "e.npz", "--method", "spheres", "--solver", "dense"],
+     "--solver dense is used by --method approx_sim only"),
+    ("compute_class_embedding", ["--out", "e.npz", "--method", "approx_sim", "--num_dim", "4"],
+     "--num_dim 4 exceeds the 3 dimensions --method approx_sim can give for 3 classes"),
+    ("compute_class_embedding", ["--out", "e.npz", "--method", "mds", "--num_dim", "3"],
+     "--num_dim 3 exceeds the 2 dimensions --method mds can give for 3 classes"),
+])
+def test_ignored_flags_are_refused(inputs, name, args, message):
+    d = inputs
+    extra = [] if name == "compute_class_embedding" else ["--labels", d / "labels.json"]
+    if "--labels" in args:
+        extra = []
+    full = ["--hierarchy", d / "tree.txt", *extra, *[d / a if a.endswith((".npy", ".json", ".npz")) else a for a in args]]
+    r = _run(name, *full)
+    assert r.returncode == 2, r.stdout
+    assert r.stderr.startswith("error: ") and message in r.stderr, r.stderr
+    assert not (d / "e.npz").exists()
+
+
+def test_approx_sim_with_as_many_dimensions_as_classes_works(inputs):
+    r = _run("compute_class_embedding", "--hierarchy", inputs / "tree.txt", "--out", inputs / "e.npz",
+             "--method", "approx_sim", "--num_dim", 3)
+    assert r.returncode == 0, r.stderr
+    with np.load(inputs / "e.npz") as z:
+        assert z["embedding"].shape == (3, 3)
+
+
+@pytest.mark.parametrize("name", ["compute_class_embedding", "evaluate_retrieval", "evaluate_classification_accuracy",
+                                  "demo"])
+def test_help_states_each_default_once(name):
+    r = subprocess.run([sys.executable, "-m", "semembed", name, "--help"], capture_output=True, text=True,
+                       env=script_env(), cwd=REPO, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "(default: None)" not in r.stdout and "(default: False)" not in r.stdout
+    for block in re.split(r"\n  (?=-)", r.stdout):
+        text = " ".join(block.split())
+        auto = re.search(r"\(default: [^()]*\)$", text)  # the formatter's suffix
+        if auto:  # then the help itself must not name a default too
+            assert "default" not in text[: auto.start()].lower(), text
