@@ -74,8 +74,16 @@ def compute_class_embedding(
     classes = hierarchy.leaves() if classes is None else list(classes)
     n = len(classes)
     use_sparse = method == "approx_sim" and (solver == "sparse" or (solver == "auto" and n > SPARSE_THRESHOLD))
-    if solver == "sparse" and method != "approx_sim":
-        raise SemembedError("the sparse solver is available for --method approx_sim only")
+    if solver != "auto" and method != "approx_sim":
+        raise SemembedError(f"--solver {solver} is used by --method approx_sim only, not {method}")
+    if num_dim is not None and method in ("unitsphere", "spheres"):
+        fixed = n if method == "unitsphere" else n - 1
+        raise SemembedError(f"--num_dim is not used by --method {method}, whose embeddings always have "
+                            f"{fixed} dimensions here; drop it, or use approx_sim or mds")
+    limit = n if method == "approx_sim" else n - 1
+    if num_dim is not None and num_dim > limit:
+        raise SemembedError(f"--num_dim {num_dim} exceeds the {limit} dimensions --method {method} can give "
+                            f"for {n} classes")
     if use_sparse and num_dim is None:
         raise SemembedError(
             f"approx_sim on {n:,} classes needs --num_dim (a full n x n embedding would not fit); e.g. --num_dim 512"

@@ -32,7 +32,10 @@ def _usage() -> str:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help"):
-        print(_usage())
+        from semembed.cli._common import pipe_safe_output
+
+        with pipe_safe_output():
+            print(_usage())
         return 0
     name = argv[0].replace("-", "_")
     if name.endswith(".py"):

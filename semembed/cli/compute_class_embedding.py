@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from semembed.cli._common import reports_errors
+from semembed.cli._common import parse_args, reports_errors
 
 METHOD_HELP = """\
 Algorithm (default: unitsphere). Cost for n classes:
@@ -24,6 +24,7 @@ Algorithm (default: unitsphere). Cost for n classes:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
+        allow_abbrev=False,
         prog="compute_class_embedding",
         description="Compute embeddings of n classes whose dot products (or distances) match the "
         "taxonomy's similarities 1 - height(LCS)/H, and save them with their label order.",
@@ -57,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 @reports_errors
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = parse_args(build_parser(), argv)
     from semembed.class_embeddings import compute_class_embedding, save_class_embedding
     from semembed.io import check_overwrite
     from semembed.taxonomy import load_hierarchy
@@ -68,8 +69,8 @@ def main(argv: list[str] | None = None) -> int:
     embedding, report = compute_class_embedding(
         hierarchy, classes, method=args.method, num_dim=args.num_dim, norm=args.norm, solver=args.solver
     )
+    save_class_embedding(embedding, args.out, overwrite=args.overwrite)  # the result first, then the report
     for line in report.lines():
         print(line)
-    save_class_embedding(embedding, args.out, overwrite=args.overwrite)
     print(f"Wrote {args.out}")
     return 0

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import argparse
 
-from semembed.cli._common import reports_errors
+from semembed.cli._common import DefaultsFormatter, parse_args, reports_errors
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
+        allow_abbrev=False,
         prog="semembed demo",
         description="End-to-end demo, offline: compute class embeddings from the shipped taxonomy, train a "
         "semantic-embedding model (with classification head) and a softmax baseline with the same budget on the "
         "embedded default dataset (Fashion-MNIST when installed, else scikit-learn's digits), evaluate both "
         "(retrieval and classification) and write a comparison table and a hierarchical-precision plot.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=DefaultsFormatter,
     )
     p.add_argument("--out_dir", default="runs/demo", help="Directory for the embedding, results.{md,json,csv} and the PNG plot.")
     p.add_argument("--dataset", default=None, choices=["fashion-mnist", "digits"],
@@ -32,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 @reports_errors
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = parse_args(build_parser(), argv)
     from semembed.demo import DemoConfig, run_demo
 
     run_demo(DemoConfig(out_dir=args.out_dir, dataset=args.dataset, architecture=args.architecture, epochs=args.epochs,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from semembed.cli._common import reports_errors, str2bool
+from semembed.cli._common import parse_args, reports_errors, str2bool
 
 METRICS = [
     "Accuracy", "Top-5 Accuracy", "Avg. Accuracy", "Hierarchical Accuracy",
@@ -17,6 +17,7 @@ def build_parser() -> argparse.ArgumentParser:
     from semembed.evaluation._cli import add_taxonomy_flags
 
     p = argparse.ArgumentParser(
+        allow_abbrev=False,
         prog="evaluate_classification_accuracy",
         description="Evaluate flat and hierarchical classification accuracy of softmax outputs, nearest class "
         "embeddings or a linear SVM on features; from saved files, or from models as the reference does.",
@@ -128,11 +129,11 @@ def _model_scores(args, i, classes):
 
 @reports_errors
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = parse_args(build_parser(), argv)
     import numpy as np
 
     from semembed.errors import SemembedError
-    from semembed.evaluation._cli import class_list, default_name, labels_from_args, nth
+    from semembed.evaluation._cli import check_used, class_list, default_name, labels_from_args, nth
     from semembed.evaluation.classification import (
         as_probabilities, classification_metrics, conditional_risk_scores, nearest_centroid_scores, svm_scores,
     )
@@ -145,6 +146,18 @@ def main(argv: list[str] | None = None) -> int:
         raise SemembedError("give --predictions FILE, --features FILE or --model FILE")
     if args.model and (args.predictions or args.features):
         raise SemembedError("evaluate either --model files or --predictions/--features files in one call")
+    n_feat, n_model = len(args.features or []), len(args.model or [])
+    model_only = {"--architecture": args.architecture, "--layer": args.layer, "--prob_features": args.prob_features,
+                  "--embedding_dim": args.embedding_dim}
+    unused = {flag: "without --model" for flag, value in model_only.items() if value is not None and not n_model}
+    if args.train_labels and not args.train_features and not n_model:
+        unused["--train_labels"] = "without --train_features"
+    check_used(args, {"--label": (args.label, n_sources, "evaluated source(s)"),
+                      "--centroids": (args.centroids, n_feat or n_model, "--features/--model file(s)"),
+                      "--norm": (args.norm, n_feat or n_model, "--features/--model file(s)"),
+                      "--train_features": (args.train_features, n_feat, "--features file(s)"),
+                      "--layer": (args.layer, n_model, "--model file(s)"),
+                      "--prob_features": (args.prob_features, n_model, "--model file(s)")}, unused)
     for out in (args.json, args.csv):
         if out:
             check_overwrite(out, args.overwrite)
@@ -160,7 +173,11 @@ def main(argv: list[str] | None = None) -> int:
             scores, cls, y, probs = _model_scores(args, i, classes)
             sources.append((nth(args.label, i, default_name(path)), scores, list(cls), y, probs))
     else:
-        test_ids = labels_from_args(args, hierarchy, classes)
+        from semembed.evaluation.features import load_features
+
+        first = (args.predictions or []) + (args.features or [])
+        stored = (load_features(first[0]), first[0]) if not (args.labels or args.dataset) else None
+        test_ids = labels_from_args(args, hierarchy, classes, stored=stored)  # a feature .npz may carry them
         for i, path in enumerate(args.predictions or []):
             scores = _matrix(path, "--predictions")
             if scores.shape[0] != len(test_ids):
@@ -220,13 +237,16 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"note: {name}: scores are not probabilities; conditional risk uses their softmax", file=sys.stderr)
             perf[f"{name} (CRM)"] = classification_metrics(y, conditional_risk_scores(p, hierarchy, cls, pairs), hierarchy, cls, pairs=pairs)
 
+    written = []  # results first, then the table
+    if args.json:
+        write_json(args.json, perf, overwrite=args.overwrite)
+        written.append(args.json)
+    if args.csv:
+        write_metrics_csv(args.csv, perf, METRICS, overwrite=args.overwrite)
+        written.append(args.csv)
     print()
     print(format_table(perf, METRICS))
     print()
-    if args.json:
-        write_json(args.json, perf, overwrite=args.overwrite)
-        print(f"Wrote {args.json}")
-    if args.csv:
-        write_metrics_csv(args.csv, perf, METRICS, overwrite=args.overwrite)
-        print(f"Wrote {args.csv}")
+    for path in written:
+        print(f"Wrote {path}")
     return 0

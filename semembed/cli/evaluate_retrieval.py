@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from semembed.cli._common import reports_errors, str2bool
+from semembed.cli._common import parse_args, reports_errors, str2bool
 
 REFERENCE_KS = (1, 10, 50, 100)
 
@@ -14,6 +14,7 @@ def build_parser() -> argparse.ArgumentParser:
     from semembed.evaluation._cli import add_taxonomy_flags
 
     p = argparse.ArgumentParser(
+        allow_abbrev=False,
         prog="evaluate_retrieval",
         description="Evaluate nearest-neighbour retrieval on image features: every test image queries all "
         "others; reports hierarchical precision P@k (WUP, LCS_HEIGHT), AHP and mAP as the reference "
@@ -37,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--progress", action="store_true", help="Show a progress bar.")
     g = p.add_argument_group("Output")
     g.add_argument("--plot_max", type=int, default=250, help="Compute HP@k for k = 1..plot_max for the curves, CSV and plot (default 250; 0: only k = 1, 10, 50, 100).")
-    g.add_argument("--prec_type", default="LCS_HEIGHT", choices=["WUP", "LCS_HEIGHT"], help="Similarity of the CSV and the plot (default LCS_HEIGHT).")
+    g.add_argument("--prec_type", default=None, choices=["WUP", "LCS_HEIGHT"], help="Similarity of the CSV and the plot (default LCS_HEIGHT).")
     g.add_argument("--csv", default=None, help="Write lines 'k;label1;label2;...' with HP@k of --prec_type.")
     g.add_argument("--json", default=None, help="Write {label: {metric: value}} with the reference's metric names.")
     g.add_argument("--plot", default=None, help="Write a PNG with the HP@k curves and the mAHP bar chart.")
@@ -56,24 +57,36 @@ def _table_metrics(ks: list[int], ahp: str, extra: list[str], ap: bool) -> list[
 
 @reports_errors
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = parse_args(build_parser(), argv)
     import numpy as np
 
     from semembed.errors import SemembedError
     from semembed.evaluation import retrieval_metrics
-    from semembed.evaluation._cli import class_list, default_name, labels_from_args, nth
+    from semembed.evaluation._cli import check_used, class_list, default_name, labels_from_args, nth
     from semembed.evaluation.features import load_features
     from semembed.evaluation.report import format_table, hp_curve, plot_hierarchical_precision, write_hp_csv, write_json
     from semembed.io import atomic_path, check_overwrite
     from semembed.taxonomy import load_hierarchy
 
     split = args.query_feat or args.db_feat
-    if split and not (args.query_feat and args.db_feat and args.query_labels and args.db_labels):
-        raise SemembedError("--query_feat needs --db_feat, --query_labels and --db_labels")
+    if split and not (args.query_feat and args.db_feat):
+        raise SemembedError("--query_feat needs --db_feat (and --query_labels/--db_labels unless the files carry labels)")
     if split and args.feat:
         raise SemembedError("give either --feat or --query_feat/--db_feat, not both")
     if not split and not args.feat:
         raise SemembedError("give at least one --feat FILE (or --query_feat/--db_feat)")
+    n_feat = 1 if split else len(args.feat)
+    unused = {"--query_labels": "without --query_feat", "--db_labels": "without --db_feat",
+              "--prec_type": "without --csv or --plot"}
+    given = {"--query_labels": args.query_labels and not args.query_feat,
+             "--db_labels": args.db_labels and not args.db_feat,
+             "--prec_type": args.prec_type and not (args.csv or args.plot)}
+    what = "--query_feat/--db_feat pair" if split else "--feat file(s)"
+    check_used(args, {"--label": (args.label, n_feat, what), "--norm": (args.norm, n_feat, what)},
+               {flag: why for flag, why in unused.items() if given[flag]})
+    if split and args.labels:
+        raise SemembedError("--labels is not used with --query_feat/--db_feat; give --query_labels and --db_labels")
+    args.prec_type = args.prec_type or "LCS_HEIGHT"
     if args.plot_max < 0:
         raise SemembedError(f"--plot_max must be >= 0, got {args.plot_max}")
     if args.clip_ahp is not None and args.clip_ahp < 1:
@@ -90,8 +103,10 @@ def main(argv: list[str] | None = None) -> int:
     runs = []  # (name, db features, db labels, query features, query labels, normalise)
     if split:
         qf, df = load_features(args.query_feat), load_features(args.db_feat)
-        ql = labels_from_args(args, hierarchy, classes, qf.ids, "--query_labels", args.query_labels)
-        dl = labels_from_args(args, hierarchy, classes, df.ids, "--db_labels", args.db_labels)
+        ql = labels_from_args(args, hierarchy, classes, qf.ids, "--query_labels", args.query_labels or "",
+                              stored=(qf, args.query_feat))
+        dl = labels_from_args(args, hierarchy, classes, df.ids, "--db_labels", args.db_labels or "",
+                              stored=(df, args.db_feat))
         for flag, feats, lab, lflag in (("--query_feat", qf, ql, "--query_labels"), ("--db_feat", df, dl, "--db_labels")):
             if len(lab) != len(feats.features):
                 raise SemembedError(f"{lflag} has {len(lab)} labels but {flag} has {len(feats.features)} feature rows")
@@ -100,16 +115,17 @@ def main(argv: list[str] | None = None) -> int:
         cached = {}
         for i, path in enumerate(args.feat):
             ff = load_features(path)
-            key = tuple(map(str, ff.ids)) if ff.ids is not None else None
+            own = ff.labels is not None and not (args.labels or args.dataset)
+            key = path if own else (tuple(map(str, ff.ids)) if ff.ids is not None else None)
             if key not in cached:
-                cached[key] = labels_from_args(args, hierarchy, classes, ff.ids)
+                cached[key] = labels_from_args(args, hierarchy, classes, ff.ids, stored=(ff, path))
             lab = cached[key]
             if len(lab) != len(ff.features):
                 src = f"--labels {args.labels}" if args.labels else f"--dataset {args.dataset}"
                 raise SemembedError(f"{src} has {len(lab)} labels but --feat {path} has {len(ff.features)} feature rows")
             runs.append((nth(args.label, i, default_name(path)), ff.features, lab, None, None, nth(args.norm, i, False)))
 
-    perf, per_query = {}, {}
+    perf, per_query, notes = {}, {}, []
     for name, feats, lab, qfeats, qlab, norm in runs:
         m_len = len(feats) - (0 if qfeats is not None else 1)
         use_ks = [k for k in ks if k <= m_len]
@@ -132,29 +148,36 @@ def main(argv: list[str] | None = None) -> int:
         if name in perf:
             raise SemembedError(f"two feature sets are labelled {name!r}; give distinct --label values")
         perf[name] = result
+        if result.note():
+            notes.append(f"note: {name}: {result.note()}")
 
     ahp = "AHP@%d ({})" % args.clip_ahp if args.clip_ahp else "AHP ({})"
     extra = [f"Recall@{k}" for k in recall_ks] + (["R-Precision", "mAP@R"] if args.map_at_r else [])
     all_ks = sorted({k for res in perf.values() for k in REFERENCE_KS if f"P@{k} (WUP)" in res})
-    print()
-    print(format_table(perf, _table_metrics(all_ks, ahp, extra, args.ap)))
-    print()
+    written = []  # results first, then the table: a reader closing stdout early costs no file
     if args.csv:
         write_hp_csv(args.csv, perf, args.prec_type, overwrite=args.overwrite)
-        print(f"Wrote {args.csv}")
+        written.append(args.csv)
     if args.json:
         write_json(args.json, perf, overwrite=args.overwrite)
-        print(f"Wrote {args.json}")
+        written.append(args.json)
     if args.plot:
         kmax = max(args.plot_max, 1)
         curves = {lbl: hp_curve(res, args.prec_type, kmax) for lbl, res in perf.items()}
         mahp = {lbl: res[ahp.format(args.prec_type)] for lbl, res in perf.items()}
         plot_hierarchical_precision(curves, mahp, args.plot, prec_type=args.prec_type,
                                     mahp_name="m" + ahp.split(" ")[0], overwrite=args.overwrite)
-        print(f"Wrote {args.plot}")
+        written.append(args.plot)
     if args.per_query:
         with atomic_path(args.per_query, overwrite=args.overwrite) as tmp:
             with open(tmp, "wb") as f:
                 np.savez(f, **per_query)
-        print(f"Wrote {args.per_query}")
+        written.append(args.per_query)
+    print()
+    print(format_table(perf, _table_metrics(all_ks, ahp, extra, args.ap)))
+    print()
+    for note in notes:
+        print(note, file=sys.stderr)
+    for path in written:
+        print(f"Wrote {path}")
     return 0

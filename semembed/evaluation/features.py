@@ -6,7 +6,10 @@ Feature files:
   id → vector), read with the restricted unpickler; integer ids ``0..N-1``
   are put in id order, other ids keep the file's order and are returned;
 * ``.npy`` (an ``N x d`` array);
-* ``.npz`` with an array named ``feat`` or ``features`` (or a single array).
+* ``.npz`` with an array named ``feat`` or ``features`` (or a single array);
+  ``--feature_dump``'s ``.npz`` also holds ``labels`` (one per row), which are
+  then used when no label file is given, and may hold ``classes`` (the class
+  ids that ``labels`` index).
 
 Label files (one class id per feature row): a JSON list (or a JSON object
 image id → class id for dumps with non-integer ids), ``.npy``, or text with
@@ -23,7 +26,7 @@ from typing import Hashable
 import numpy as np
 
 from semembed.errors import SemembedError
-from semembed.io import load_pickle
+from semembed.io import load_pickle, read_text
 from semembed.taxonomy import Hierarchy
 
 
@@ -31,6 +34,8 @@ from semembed.taxonomy import Hierarchy
 class FeatureFile:
     features: np.ndarray  # N x d
     ids: list[Hashable] | None  # image ids for dumps whose keys are not 0..N-1
+    labels: np.ndarray | None = None  # labels stored with the features (.npz 'labels')
+    classes: np.ndarray | None = None  # class ids that 'labels' index (.npz 'classes')
 
 
 def _require(path: str) -> None:
@@ -74,6 +79,9 @@ def load_features(path: str | os.PathLike) -> FeatureFile:
                 if not names:
                     raise SemembedError(f"{path}: expected an array named 'feat' or 'features', found {z.files}")
                 out = FeatureFile(z[names[0]], None)
+                if "labels" in z.files and names[0] != "labels":
+                    out.labels = z["labels"]
+                    out.classes = z["classes"] if "classes" in z.files else None
         else:
             data = load_pickle(path)
             if isinstance(data, dict) and "feat" in data:
@@ -94,7 +102,25 @@ def load_features(path: str | os.PathLike) -> FeatureFile:
         raise SemembedError(f"{path}: features must be 2-D (images x dimensions), got shape {out.features.shape}")
     if not np.issubdtype(out.features.dtype, np.number):
         raise SemembedError(f"{path}: features are not numeric (dtype {out.features.dtype})")
+    if out.labels is not None and (out.labels.ndim != 1 or len(out.labels) != len(out.features)):
+        raise SemembedError(f"{path}: 'labels' has shape {out.labels.shape} but there are "
+                            f"{len(out.features)} feature rows")
     return out
+
+
+def stored_labels(ff: FeatureFile, path: str, hierarchy: Hierarchy | None,
+                  classes: list[Hashable] | None) -> np.ndarray:
+    """Class ids of the labels stored in a feature file (see :func:`load_features`).
+
+    Labels index the file's ``classes`` when it has them, else ``classes``
+    (``--classes_from``) when given; otherwise they are class ids.
+    """
+    from semembed.evaluation.labels import label_ids
+
+    table = ff.classes.tolist() if ff.classes is not None else classes
+    if table is not None:
+        return _convert(label_ids(ff.labels, table, f"{path} (stored labels)").tolist(), hierarchy, path)
+    return _convert(ff.labels.tolist(), hierarchy, path)
 
 
 def _convert(tokens: list, hierarchy: Hierarchy | None, path: str) -> np.ndarray:
@@ -143,8 +169,7 @@ def load_labels(
                 raise SemembedError(f"{path}: labels must be class ids, found non-integer numbers")
             arr = arr.astype(np.int64)
         return _convert(arr.tolist(), hierarchy, path)
-    with open(path, encoding="utf-8") as f:
-        text = f.read()
+    text = read_text(path, "a label file (JSON list, .npy, or one class id per line)")
     if low.endswith(".json"):
         try:
             data = json.loads(text)
@@ -161,7 +186,7 @@ def load_labels(
         if not isinstance(data, list) or any(isinstance(x, (list, dict)) for x in data):
             raise SemembedError(f"{path}: expected a JSON list with one class id per image")
         return _convert(data, hierarchy, path)
-    lines = text.splitlines()
+    lines = text.replace("\r\n", "\n").split("\n")
     while lines and not lines[-1].strip():
         lines.pop()
     tokens = []

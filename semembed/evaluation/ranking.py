@@ -6,6 +6,16 @@ A ranking orders the database images of one query by ascending *distance*:
 (computed in that order, as the reference does).  Equal distances are broken
 by ascending database index, so results never depend on the sort algorithm.
 
+Ties up to floating-point noise: a matrix product's rounding depends on the
+BLAS kernel (FMA or not, blocking, the position of a column in its tile), so
+two mathematically equal distances may come out a few ulps apart, in an order
+that differs between machines.  Distances are therefore rounded to a grid of
+``2^-40`` (float64) or ``2^-20`` (float32) times their scale (1 for
+normalised features; ``max|q|² + max|x|²``, rounded up to a power of two,
+for squared Euclidean distances) before ranking: differences below it count
+as ties and are broken by index.  Database rows that are exact duplicates get
+bit-identical distances (copied from the first copy), whatever the kernel.
+
 Speed trick: each distance is mapped to an order-preserving unsigned 64-bit
 key whose low bits are replaced by the image index.  Sorting (or
 partitioning) these keys *by value* is markedly faster than ``argsort`` and
@@ -28,16 +38,61 @@ _INT64_MIN = np.int64(-(2**63))
 _INT32_MIN = np.int32(-(2**31))
 
 
+#: log2 of the tie grid relative to the distance scale, per feature dtype
+TIE_GRID_BITS = {np.dtype(np.float64): 40, np.dtype(np.float32): 20}
+
+
+def tie_grid(dtype: np.dtype, scale: float = 1.0) -> float:
+    """Spacing of the grid distances are rounded to: ``2^(ceil(log2 scale) - bits)``."""
+    exponent = int(np.ceil(np.log2(scale))) if scale > 0 else 0
+    return float(np.ldexp(1.0, exponent - TIE_GRID_BITS[np.dtype(dtype)]))
+
+
+def snap_to_grid(dist: np.ndarray, grid: float) -> np.ndarray:
+    """Round ``dist`` in place to the nearest multiple of ``grid`` (a power of two).
+
+    Adding and subtracting ``1.5 * 2^(p-1) * grid`` (p: mantissa digits) rounds
+    to nearest-even multiples for ``|dist| < 2^(p-2) * grid``.
+    """
+    magic = dist.dtype.type(1.5 * np.ldexp(grid, np.finfo(dist.dtype).nmant))
+    dist += magic
+    dist -= magic
+    return dist
+
+
+def duplicate_rows(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(rows, firsts)``: each row that repeats an earlier row exactly, and that earlier row."""
+    feats = np.ascontiguousarray(features)
+    rows_as_bytes = feats.view(np.dtype((np.void, feats.dtype.itemsize * feats.shape[1]))).ravel()
+    _, first, inverse = np.unique(rows_as_bytes, return_index=True, return_inverse=True)
+    firsts = first[inverse.ravel()]
+    dup = np.flatnonzero(firsts != np.arange(len(feats)))
+    return dup, firsts[dup]
+
+
 @dataclass
 class Database:
-    """Features prepared once for repeated blocked distance computations."""
+    """Features prepared once for repeated blocked distance computations.
+
+    ``query_sqnorm_max``: the largest ``|q|²`` of the queries to come (squared
+    Euclidean distances only), part of the tie grid's scale.
+    """
 
     features: np.ndarray  # N x d, normalised when ``normalize``
     normalize: bool
     sqnorm: np.ndarray | None  # |x|² for squared Euclidean distances
+    query_sqnorm_max: float | None = None
 
     def __post_init__(self) -> None:
         self._features_t = np.ascontiguousarray(self.features.T)  # d x N: the faster GEMM layout
+        if self.normalize:
+            scale = 1.0
+        else:
+            db_max = float(self.sqnorm.max()) if len(self.sqnorm) else 0.0
+            q_max = db_max if self.query_sqnorm_max is None else float(self.query_sqnorm_max)
+            scale = db_max + q_max
+        self.grid = tie_grid(self.features.dtype, scale)
+        self._dup_rows, self._dup_firsts = duplicate_rows(self.features)
 
     @classmethod
     def build(cls, features: np.ndarray, normalize: bool, name: str = "features") -> "Database":
@@ -46,15 +101,19 @@ class Database:
         return cls(feats, normalize, sq)
 
     def distances(self, queries: np.ndarray, query_sqnorm: np.ndarray | None = None) -> np.ndarray:
-        """``len(queries) x N`` distances (lower = closer) in the features' dtype."""
+        """``len(queries) x N`` distances (lower = closer) in the features' dtype, on the tie grid."""
         dots = queries @ self._features_t
         if self.normalize:
             np.negative(dots, out=dots)
-            return dots
-        if query_sqnorm is None:
-            query_sqnorm = np.sum(queries**2, axis=-1)
-        dots *= -2.0
-        return (query_sqnorm[:, None] + self.sqnorm[None, :]) + dots
+            dist = dots
+        else:
+            if query_sqnorm is None:
+                query_sqnorm = np.sum(queries**2, axis=-1)
+            dots *= -2.0
+            dist = (query_sqnorm[:, None] + self.sqnorm[None, :]) + dots
+        if len(self._dup_rows):
+            dist[:, self._dup_rows] = dist[:, self._dup_firsts]
+        return snap_to_grid(dist, self.grid)
 
 
 def prepare_features(features: np.ndarray, normalize: bool, name: str = "features") -> np.ndarray:

@@ -15,14 +15,22 @@ Perf = Mapping[str, Mapping[str, float]]
 
 
 def format_table(perf: Perf, metrics: Sequence[str]) -> str:
-    """One row per label, one column per metric, 4 decimals (``--`` where missing), as the reference prints."""
+    """One row per label, one column per metric, 4 decimals, as the reference prints.
+
+    ``--`` where a metric is missing, ``NaN`` where it is undefined.
+    """
     width = max([len(lbl) for lbl in perf] + [1])
     head = " | ".join([" " * width] + [f"{m:^6s}" for m in metrics])
     lines = [head, "-" * (width + sum(3 + max(6, len(m)) for m in metrics))]
+
+    def cell(res, m: str) -> str:
+        w = max(len(m), 6)
+        if m not in res:
+            return f"{'--':>{w}s}"
+        return f"{'NaN':>{w}s}" if math.isnan(res[m]) else f"{res[m]:>{w}.4f}"
+
     for lbl, res in perf.items():
-        cells = [
-            f"{res[m]:>{max(len(m), 6)}.4f}" if m in res else f"{'--':>{max(len(m), 6)}s}" for m in metrics
-        ]
+        cells = [cell(res, m) for m in metrics]
         lines.append(f"{lbl:{width}s} | " + " | ".join(cells))
     return "\n".join(lines)
 

@@ -2,8 +2,9 @@
 
 All scores are ``*_score``-like: higher is better.  Definitions (SPEC.md §3, §9):
 
-* Ranking of query q: the database images by ascending distance (ties by
-  index), q itself removed (all-against-all mode).  σᵢ = sim(class(q),
+* Ranking of query q: the database images by ascending distance (ties, and
+  distances equal up to floating-point noise, by index: see
+  :mod:`semembed.evaluation.ranking`), q itself removed (all-against-all mode).  σᵢ = sim(class(q),
   class(rᵢ)); β = the similarities of class(q) to all ranked images, sorted
   descending (the best possible ranking, a function of the class only).
 * ``P@k (T)`` = Σᵢ≤ₖ σᵢ / Σᵢ≤ₖ βᵢ (``T`` = WUP or LCS_HEIGHT), averaged over queries.
@@ -15,7 +16,10 @@ All scores are ``*_score``-like: higher is better.  Definitions (SPEC.md §3, §
   would instead pool tied scores (identical when there are no ties).
 * ``Recall@K`` (1 when a same-class image is among the K nearest),
   ``R-Precision`` and ``mAP@R`` (pytorch-metric-learning): R = number of
-  same-class database images; queries with R = 0 are left out of these means.
+  same-class database images; queries with R = 0 are left out of these means,
+  which are NaN (undefined) when every query has R = 0 (e.g. every class a
+  singleton).  The returned :class:`RetrievalMetrics` says how many were left
+  out (``queries_without_positive`` of ``num_queries``).
 
 Work per block of queries: one matrix product, a partial sort when only the
 top K matters or a full sort when AP/AHP need the whole ranking, and
@@ -110,7 +114,31 @@ class _Accumulator:
             self.values.setdefault(name, []).append(v)
 
     def mean(self, name: str) -> float:
-        return self.sums[name] / self.counts[name] if self.counts[name] else 0.0
+        return self.sums[name] / self.counts[name] if self.counts[name] else float("nan")
+
+
+class RetrievalMetrics(dict):
+    """``{metric name: mean}``, plus how many queries had no same-class database image.
+
+    Those queries are left out of ``Recall@K``, ``R-Precision`` and ``mAP@R``
+    (NaN when all are left out) and score 0 in ``AP``, as in the reference.
+    """
+
+    num_queries: int = 0
+    queries_without_positive: int = 0
+
+    def note(self) -> str | None:
+        """A one-line note on the left-out queries (None when there are none)."""
+        n, left = self.num_queries, self.queries_without_positive
+        if not left:
+            return None
+        pml = [m for m in self if m.startswith("Recall@") or m in ("R-Precision", "mAP@R")]
+        text = f"{left} of {n} queries have no image of their class in the database"
+        if pml:
+            text += (f"; {', '.join(pml)} " + ("are undefined (NaN)" if left == n else f"leave them out (mean of {n - left})"))
+        if "AP" in self:
+            text += "; AP counts them as 0 (as the reference)"
+        return text
 
 
 def retrieval_metrics(
@@ -158,7 +186,7 @@ def retrieval_metrics(
         progress: show a progress bar on stderr.
 
     Returns:
-        ``{metric name: mean}`` with the reference's names (``"P@1 (WUP)"``,
+        :class:`RetrievalMetrics`, ``{metric name: mean}`` with the reference's names (``"P@1 (WUP)"``,
         ``"AHP@250 (LCS_HEIGHT)"``, ``"AHP (WUP)"``, ``"AP"``) and
         ``"Recall@K"``, ``"R-Precision"``, ``"mAP@R"``.  With ``per_query``, a
         pair ``(means, {metric name: array of per-query values})`` (NaN for
@@ -237,8 +265,9 @@ def retrieval_metrics(
         for s in sims:
             best_tables[s] = best_cumsum(sim_mats[s], all_rows, counts, curve_len, exclude_self)
 
-    db = Database(db_feats, normalize, None if normalize else np.sum(db_feats**2, axis=-1))
     q_sq = None if normalize else np.sum(q_feats**2, axis=-1)
+    db = Database(db_feats, normalize, None if normalize else np.sum(db_feats**2, axis=-1),
+                  None if normalize else float(q_sq.max()))
     if block_elements is None:
         block_elements = FULL_BLOCK_ELEMENTS if need_full else TOP_BLOCK_ELEMENTS
     block = int(max(1, min(n_q, block_elements // max(n_db, 1))))
@@ -317,7 +346,9 @@ def retrieval_metrics(
         names.append("R-Precision")
     if map_at_r:
         names.append("mAP@R")
-    means = {name: acc.mean(name) for name in names}
+    means = RetrievalMetrics((name, acc.mean(name)) for name in names)
+    means.num_queries = n_q
+    means.queries_without_positive = int(np.count_nonzero(relevant <= 0))
     if per_query:
         return means, {name: np.concatenate(acc.values[name]) for name in names}
     return means

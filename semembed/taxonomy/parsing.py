@@ -12,6 +12,7 @@ from typing import Hashable
 import numpy as np
 
 from semembed.errors import SemembedError
+from semembed.io.text import read_lines
 
 NodeId = Hashable  # int, or str with --str_ids
 
@@ -37,15 +38,7 @@ def read_relations(
     """
     path = os.fspath(path)
     order = "child parent" if is_a else "parent child"
-    try:
-        with open(path, encoding="utf-8") as f:
-            lines = f.read().splitlines()
-    except FileNotFoundError:
-        raise SemembedError(f"taxonomy file not found: {path}") from None
-    except UnicodeDecodeError as exc:
-        raise SemembedError(f"{path}: not a UTF-8 text file ({exc.reason})") from None
-    except IsADirectoryError:
-        raise SemembedError(f"{path}: is a directory, expected a taxonomy file") from None
+    lines = read_lines(path, "taxonomy file")
     parents: list[NodeId] = []
     children: list[NodeId] = []
     line_numbers: list[int] = []
@@ -78,11 +71,7 @@ def read_class_list(path: str | os.PathLike, str_ids: bool = False) -> tuple[lis
     must mean exactly one class.
     """
     path = os.fspath(path)
-    try:
-        with open(path, encoding="utf-8") as f:
-            lines = f.read().splitlines()
-    except FileNotFoundError:
-        raise SemembedError(f"class list not found: {path}") from None
+    lines = read_lines(path, "class list")
     ids: list[NodeId] = []
     numbers: list[int] = []
     seen: dict[NodeId, int] = {}

@@ -5,18 +5,30 @@ One Python loop per query and per position; only for small test inputs.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from sklearn.metrics import average_precision_score
 
 
-def distances(qf, dbf, normalize):
+def distances(qf, dbf, normalize, grid_bits=40):
+    """Distances rounded to the documented tie grid: 2^(ceil(log2 scale) - grid_bits).
+
+    scale = 1 for normalised features, max|q|² + max|x|² otherwise; the
+    rounding makes distances that differ by floating-point noise equal.
+    """
     qf = np.asarray(qf, dtype=np.float64)
     dbf = np.asarray(dbf, dtype=np.float64)
     if normalize:
         qf = qf / np.linalg.norm(qf, axis=1, keepdims=True)
         dbf = dbf / np.linalg.norm(dbf, axis=1, keepdims=True)
-        return np.array([[-float(np.dot(a, b)) for b in dbf] for a in qf])
-    return np.array([[float(np.sum((a - b) ** 2)) for b in dbf] for a in qf])
+        raw = np.array([[-math.fsum(a * b) for b in dbf] for a in qf])
+        scale = 1.0
+    else:
+        raw = np.array([[math.fsum((a - b) ** 2) for b in dbf] for a in qf])
+        scale = max(math.fsum(a * a) for a in qf) + max(math.fsum(b * b) for b in dbf)
+    grid = 2.0 ** (math.ceil(math.log2(scale)) - grid_bits) if scale > 0 else 2.0**-grid_bits
+    return np.round(raw / grid) * grid
 
 
 def rankings(dist, exclude_self):
@@ -89,5 +101,5 @@ def means(per_query):
     out = {}
     for k, vals in per_query.items():
         used = [v for v in vals if v is not None]
-        out[k] = sum(used) / len(used) if used else 0.0
+        out[k] = sum(used) / len(used) if used else float("nan")  # undefined without any query
     return out

@@ -230,3 +230,59 @@ def test_classification_cli_bad_inputs(tmp_path):
     for args, msg in cases:
         r = run("evaluate_classification_accuracy", "--hierarchy", CIFAR_TAX, *args, cwd=tmp_path)
         assert r.returncode == 2 and msg in r.stderr and "Traceback" not in r.stderr, (args, r.stderr)
+
+
+def test_retrieval_cli_undefined_metrics_are_nan_and_null(tmp_path):
+    (tmp_path / "tree.txt").write_text("0 1\n0 2\n1 3\n1 4\n2 5\n")
+    (tmp_path / "l.json").write_text("[3, 4, 5]")  # every class a singleton
+    np.save(tmp_path / "f.npy", np.random.default_rng(0).standard_normal((3, 4)))
+    r = retrieval("--hierarchy", tmp_path / "tree.txt", "--labels", tmp_path / "l.json", "--feat", tmp_path / "f.npy",
+                  "--plot_max", 0, "--recall_k", 1, "--map_at_r", "--json", tmp_path / "o.json")
+    assert r.returncode == 0, r.stderr
+    got = json.loads((tmp_path / "o.json").read_text())["f"]
+    assert got["Recall@1"] is None and got["R-Precision"] is None and got["mAP@R"] is None
+    assert got["AP"] == 0.0
+    row = next(line for line in r.stdout.splitlines() if line.startswith("f "))
+    assert row.count("NaN") == 3
+    assert "note: f: 3 of 3 queries have no image of their class" in r.stderr
+
+
+def test_feature_dump_npz_carries_its_labels(tmp_path):
+    """--feature_dump's .npz (written by the training code itself) needs no --labels."""
+    pytest.importorskip("keras")
+    from semembed.training.export import save_features
+
+    (tmp_path / "ids.txt").write_text("10 0\n10 1\n11 2\n12 10\n12 11\n")  # class ids = label indices 0, 1, 2
+    (tmp_path / "named.txt").write_text("0 1\n0 2\n1 3\n1 4\n2 5\n")  # class ids 3, 4, 5
+    rng = np.random.default_rng(4)
+    feats, idx = rng.standard_normal((9, 4)), np.array([0, 1, 2, 2, 1, 0, 0, 1, 2])
+    save_features(feats, str(tmp_path / "dump.npz"), labels=idx)
+    (tmp_path / "ids.json").write_text(json.dumps(idx.tolist()))
+    r = run("compute_class_embedding", "--hierarchy", tmp_path / "named.txt", "--out", tmp_path / "emb.npz")
+    assert r.returncode == 0, r.stderr
+    np.savez(tmp_path / "with_classes.npz", feat=feats, labels=idx, classes=np.array([3, 4, 5]))
+    (tmp_path / "named.json").write_text(json.dumps([[3, 4, 5][i] for i in idx]))
+
+    def metrics(name, *args):
+        out = tmp_path / f"{name}.json"
+        r = retrieval(*args, "--plot_max", 0, "--recall_k", 1, "--json", out)
+        assert r.returncode == 0, r.stderr
+        return next(iter(json.loads(out.read_text()).values()))
+
+    dump = tmp_path / "dump.npz"
+    want = metrics("a", "--hierarchy", tmp_path / "ids.txt", "--feat", dump, "--labels", tmp_path / "ids.json")
+    assert metrics("b", "--hierarchy", tmp_path / "ids.txt", "--feat", dump) == want
+    want = metrics("c", "--hierarchy", tmp_path / "named.txt", "--feat", dump, "--labels", tmp_path / "named.json")
+    assert metrics("d", "--hierarchy", tmp_path / "named.txt", "--feat", dump, "--classes_from", tmp_path / "emb.npz") == want
+    assert metrics("e", "--hierarchy", tmp_path / "named.txt", "--feat", tmp_path / "with_classes.npz") == want
+    r = retrieval("--hierarchy", tmp_path / "named.txt", "--query_feat", tmp_path / "with_classes.npz",
+                  "--db_feat", tmp_path / "with_classes.npz", "--plot_max", 0)
+    assert r.returncode == 0, r.stderr
+    np.savez(tmp_path / "pred.npz", feat=rng.random((9, 3)), labels=idx)
+    outs = []
+    for name, extra in (("p1", ["--labels", tmp_path / "ids.json"]), ("p2", [])):
+        r = run("evaluate_classification_accuracy", "--hierarchy", tmp_path / "ids.txt", "--predictions",
+                tmp_path / "pred.npz", *extra, "--json", tmp_path / f"{name}.json")
+        assert r.returncode == 0, r.stderr
+        outs.append(json.loads((tmp_path / f"{name}.json").read_text()))
+    assert outs[0] == outs[1]

@@ -50,7 +50,7 @@ def test_oracle_top_k_path_matches_full_path(oracle_case):
 def _compare(got, want, per_query_got=None, per_query_want=None):
     for name, value in want.items():
         if name in got:
-            assert got[name] == pytest.approx(value, abs=1e-12), name
+            assert got[name] == pytest.approx(value, abs=1e-12, nan_ok=True), name
     if per_query_got is not None:
         for name, arr in per_query_got.items():
             ref = np.array([np.nan if v is None else v for v in per_query_want[name]])
@@ -208,3 +208,35 @@ def test_rank_block_threshold_path_on_wide_rows(dtype):
     for length in (1, 5, 130):
         assert _top_by_threshold(d, length) is not None
         np.testing.assert_array_equal(rank_block(d, length), want[:, :length])
+
+
+# === Undefined metrics ===
+
+
+def test_all_singletons_make_pml_metrics_undefined(tree_file):
+    h = load_hierarchy(tree_file)
+    labels = [10, 11, 12, 13, 14, 15, 16]  # every class once: no query has a same-class image
+    feats = np.random.default_rng(2).standard_normal((7, 3))
+    got = retrieval_metrics(feats, labels, h, ks=[1], clip_ahp=None, recall_ks=[1, 3], map_at_r=True)
+    for name in ("Recall@1", "Recall@3", "R-Precision", "mAP@R"):
+        assert np.isnan(got[name]), name
+    assert got["AP"] == 0.0  # the reference's convention: no relevant image -> AP 0
+    assert (got.num_queries, got.queries_without_positive) == (7, 7)
+    assert "7 of 7 queries" in got.note() and "undefined (NaN)" in got.note()
+
+
+def test_separate_database_counts_queries_without_positive(tree_file):
+    rng = np.random.default_rng(8)
+    h = load_hierarchy(tree_file)
+    db_labels = rng.choice([10, 11, 12], 20)
+    q_labels = np.array([10, 13, 11, 14, 12, 13, 10, 15])  # 13, 14, 15 are not in the database
+    dbf, qf = rng.standard_normal((20, 3)), rng.standard_normal((8, 3))
+    got, pq = retrieval_metrics(dbf, db_labels, h, normalize=False, ks=[1], clip_ahp=None, recall_ks=[1],
+                                map_at_r=True, query_features=qf, query_labels=q_labels, per_query=True)
+    assert (got.num_queries, got.queries_without_positive) == (8, 4)
+    assert "4 of 8 queries" in got.note() and "mean of 4" in got.note()
+    dist = ((qf[:, None, :] - dbf[None, :, :]) ** 2).sum(-1)
+    nearest = db_labels[dist.argmin(axis=1)]
+    has = np.isin(q_labels, db_labels)
+    assert got["Recall@1"] == pytest.approx(np.mean(nearest[has] == q_labels[has]))
+    assert np.isnan(pq["Recall@1"][~has]).all()

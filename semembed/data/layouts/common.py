@@ -8,6 +8,7 @@ from typing import Any, Callable, Iterable, Sequence
 import numpy as np
 
 from semembed.errors import SemembedError
+from semembed.io.text import read_lines
 
 
 def coerce_class_ids(classes: Iterable[Any] | None, kind: type, dataset: str) -> list | None:
@@ -56,14 +57,13 @@ def read_pairs(path: str, what: str) -> list[tuple[str, str]]:
     """Non-blank lines of ``<key> <value>`` (whitespace-separated), with file:line in errors."""
     require_file(path, what)
     pairs = []
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            parts = line.split()
-            if not parts:
-                continue
-            if len(parts) != 2:
-                raise SemembedError(f"{path}:{lineno}: expected two whitespace-separated fields, got {line.strip()!r}")
-            pairs.append((parts[0], parts[1]))
+    for lineno, line in enumerate(read_lines(path, what), 1):
+        parts = line.split()
+        if not parts:
+            continue
+        if len(parts) != 2:
+            raise SemembedError(f"{path}:{lineno}: expected two whitespace-separated fields, got {line.strip()!r}")
+        pairs.append((parts[0], parts[1]))
     return pairs
 
 

@@ -10,13 +10,13 @@ import numpy as np
 from semembed.data.files import FileLists
 from semembed.data.layouts.common import map_labels, require_file
 from semembed.errors import SemembedError
+from semembed.io.text import read_text
 
 
 def _read_json(path: str, supercategory: str | None):
     require_file(path, "iNaturalist annotation file")
     try:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
+        data = json.loads(read_text(path, "an iNaturalist annotation file (JSON)"))
         files = {img["id"]: img["file_name"] for img in data["images"]}
         cats = {c["id"]: c for c in data["categories"]
                 if supercategory is None or str(c.get("supercategory", "")).lower() == supercategory.lower()}

@@ -6,17 +6,17 @@ import os
 
 from semembed.data.files import FileLists
 from semembed.data.layouts.common import require_dir, require_file
+from semembed.io.text import read_lines
 
 
 def _read_list(path: str, img_dir: str, class_indices: dict) -> tuple[list[str], list[int]]:
     """Lines ``<class>/<file>`` (relative to ``img_dir``); lines of other classes are skipped."""
     files, labels = [], []
-    with open(require_file(path, "image list"), encoding="utf-8") as f:
-        for line in f:
-            rel = line.strip()
-            if rel and os.path.dirname(rel) in class_indices:
-                files.append(os.path.join(img_dir, rel))
-                labels.append(class_indices[os.path.dirname(rel)])
+    for line in read_lines(require_file(path, "image list"), "an image list ('<class>/<file>' per line)"):
+        rel = line.strip()
+        if rel and os.path.dirname(rel) in class_indices:
+            files.append(os.path.join(img_dir, rel))
+            labels.append(class_indices[os.path.dirname(rel)])
     return files, labels
 
 
