@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-REF = REPO.parent / "shared" / "reference" / "hierarchies"
+REF = REPO / "hierarchies"  # the reference's taxonomy files, shipped with the project
 
 CASE = r"""
 import json, resource, sys, time

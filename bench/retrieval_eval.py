@@ -33,7 +33,7 @@ import numpy as np
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
-REFERENCE = os.path.join(REPO, "..", "shared", "reference", "hierarchies")
+REFERENCE = os.path.join(REPO, "hierarchies")  # the reference's taxonomy files, shipped with the project
 
 BASELINES = {
     "10k-clip": ("reference toolkit", 83.6, None),
