@@ -147,6 +147,9 @@ def main(argv: list[str] | None = None) -> int:
 
     hierarchy = load_hierarchy(args.hierarchy, is_a=args.is_a, str_ids=args.str_ids)
     classes = class_list(args)
+    inverted = hierarchy.inversion_hint()
+    if inverted and classes is None:  # its leaves would be the classes: the file's root(s)
+        raise SemembedError(f"{args.hierarchy}: {inverted}")
     default_classes = classes if classes is not None else hierarchy.leaves()
 
     # (name, scores, class list, label indices, scores are probabilities?)
