@@ -68,7 +68,7 @@ class _RegisterAfterKerasImport(importlib.abc.MetaPathFinder):
             return
         try:
             register_keras_objects()
-        except ImportError:  # a module is still being initialised; the next watched import retries
+        except Exception:  # noqa: BLE001  a module is still being initialised; the next watched import retries
             return
         _sys.meta_path[:] = [f for f in _sys.meta_path if f is not self]
 
