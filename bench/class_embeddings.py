@@ -2,14 +2,15 @@
 """Benchmark: class-embedding computation (issue targets in parentheses).
 
 1. ILSVRC mintree (1,000 classes), unitsphere: whole-process time of
-   scripts/compute_class_embedding.py (reference: 16.8 s; target <= 1 s) and
+   scripts/compute_class_embedding.py (reference: 16.8 s, recorded; target <= 1 s) and
    compute time (target <= 0.2 s).
-2. iNaturalist 2018 (8,142 classes), exact unitsphere (reference O(n^4): ~18 h; target <= 10 s).
+2. iNaturalist 2018 (8,142 classes), exact unitsphere (reference O(n^4): ~18 h, estimated; target <= 10 s),
+   and the all-pairs LCS-height similarity matrix alone.
 3. Synthetic balanced tree, 100,000 leaves, depth 6, approx_sim with 512 dims
    (target <= 60 s, <= 8 GB peak memory).
 
 Each case runs in a fresh subprocess so that peak memory (ru_maxrss) is its own.
-Usage: python bench/class_embeddings.py [--skip-large]
+Usage: python bench/class_embeddings.py [--skip-large] [--similarity-only]
 """
 
 from __future__ import annotations
@@ -24,7 +25,12 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-REF = REPO.parent / "shared" / "reference" / "hierarchies"
+REF = REPO / "hierarchies"  # the reference's taxonomy files, shipped with the project
+
+# Not measured here (the reference toolkit needs Keras 2 / Python 3.6): its whole-process time on the
+# mintree case was recorded once on the 2-core development machine when the targets were set, and
+# its iNat time is an extrapolation of its O(n^4) successive placement. Printed labelled as such.
+REFERENCE_MINTREE_S = 16.8
 
 CASE = r"""
 import json, resource, sys, time
@@ -40,6 +46,25 @@ print(json.dumps(dict(load=t1 - t0, compute=rep.seconds, with_check=t2 - t1, sha
                       mean_dev=rep.mean_deviation, sampled=rep.sampled_pairs,
                       peak_gb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20)))
 """
+
+
+SIMILARITY_CASE = r"""
+import json, resource, sys, time
+sys.path.insert(0, {repo!r})
+from semembed.taxonomy import ClassPairs, load_hierarchy
+h = load_hierarchy({path!r}, str_ids={str_ids})
+t0 = time.perf_counter()
+S = ClassPairs(h, h.leaves()).lcs_height_similarity()
+t1 = time.perf_counter()
+print(json.dumps(dict(seconds=t1 - t0, n=S.shape[0], peak_gb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20)))
+"""
+
+
+def run_similarity(path, str_ids=False):
+    """All class pairs' LCS-height similarity (the README's tree figure), in a fresh process."""
+    code = SIMILARITY_CASE.format(repo=str(REPO), path=str(path), str_ids=str_ids)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def run_case(path, method, num_dim=None, str_ids=False):
@@ -66,7 +91,16 @@ def balanced_tree(path, branching=10, levels=5):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--skip-large", action="store_true", help="skip the 100,000-class case")
+    ap.add_argument("--similarity-only", action="store_true",
+                    help="only time the all-pairs similarity matrix of iNat 2018 (seconds)")
     args = ap.parse_args()
+
+    inat = REF / "inat" / "hierarchy_inat.txt"
+    r = run_similarity(inat, str_ids=True)
+    print(f"iNat-2018 {r['n']:,} classes, all-pairs LCS-height similarity (tree painting): {r['seconds']:.2f} s, "
+          f"peak {r['peak_gb']:.2f} GB")
+    if args.similarity_only:
+        return
 
     mintree = REF / "ilsvrc" / "wordnet.parent-child.mintree.txt"
     with tempfile.TemporaryDirectory() as tmp:
@@ -80,11 +114,12 @@ def main():
     r = run_case(mintree, "unitsphere", str_ids=True)
     whole = min(times)
     print(f"ILSVRC mintree 1,000 classes, unitsphere: whole process {whole:.2f} s "
-          f"(reference 16.8 s: {16.8 / whole:.0f}x faster; target <= 1 s), "
+          f"(reference {REFERENCE_MINTREE_S} s, recorded: {REFERENCE_MINTREE_S / whole:.0f}x faster; target <= 1 s), "
           f"compute {r['compute']:.3f} s (target <= 0.2 s), max deviation {r['max_dev']:.1e}")
 
-    r = run_case(REF / "inat" / "hierarchy_inat.txt", "unitsphere", str_ids=True)
-    print(f"iNat-2018 8,142 classes, unitsphere: compute {r['compute']:.2f} s (reference ~18 h; target <= 10 s), "
+    r = run_case(inat, "unitsphere", str_ids=True)
+    print(f"iNat-2018 8,142 classes, unitsphere: compute {r['compute']:.2f} s (reference ~18 h, estimated from O(n^4); "
+          f"target <= 10 s), "
           f"{r['with_check']:.2f} s with the all-pairs deviation check, "
           f"load {r['load']:.2f} s, peak {r['peak_gb']:.2f} GB, max deviation {r['max_dev']:.1e}")
 

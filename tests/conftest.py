@@ -1,4 +1,9 @@
-"""Shared fixtures: where the reference material lives, and the repository root."""
+"""Shared fixtures: where the reference material lives, and the repository root.
+
+Everything the tests read ships with the repository: the reference toolkit's taxonomy files are
+in ``hierarchies/`` (the project ships them), its outputs used as oracles (legacy class-embedding
+pickles, retrieval oracle cases, the parameter-count table) in ``tests/fixtures/reference/``.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +14,9 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-REFERENCE = (REPO / ".." / "shared" / "reference").resolve()
-REFERENCE_HIERARCHIES = REFERENCE / "hierarchies"
+FIXTURES = REPO / "tests" / "fixtures"
+REFERENCE = FIXTURES / "reference"
+REFERENCE_HIERARCHIES = REPO / "hierarchies"
 
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))

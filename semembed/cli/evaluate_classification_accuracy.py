@@ -29,11 +29,12 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--train_features", action="append", default=None, help="Training-image features for the SVM of the corresponding --features (rows may be augmentation_epochs x the training labels).")
     g.add_argument("--train_labels", default=None, help="Labels of the training features (formats as --labels).")
     g = p.add_argument_group("Predictions from models (as the reference)")
-    g.add_argument("--architecture", default=None, help="Architecture of reference .h5 models (e.g. resnet-110-wfc).")
-    g.add_argument("--model", action="append", default=None, help="Model file: this toolkit's .keras or a reference .h5; repeatable.")
+    g.add_argument("--architecture", default=None, help="Architecture of .h5 / .weights.h5 models (e.g. resnet-110-wfc); not needed for .keras.")
+    g.add_argument("--model", action="append", default=None, help="Model file: a .keras model, or weights (a reference or --model_dump/--weight_dump .h5, a .weights.h5) "
+                   "rebuilt with --architecture; repeatable.")
     g.add_argument("--layer", action="append", default=None, help="Name or index of the layer whose output is used (e.g. prob, l2norm).")
     g.add_argument("--prob_features", type=str2bool, action="append", default=None, help="Use the layer output of the corresponding --model as class probabilities (yes/no).")
-    g.add_argument("--embedding_dim", type=int, default=None, help="Embedding size of reference .h5 models (default: number of classes).")
+    g.add_argument("--embedding_dim", type=int, default=None, help="Embedding size of .h5 models (default: the file's 'embedding' layer, else the number of classes).")
     g.add_argument("--batch_size", type=int, default=1, help="Batch size for feature extraction (default 1).")
     g.add_argument("--augmentation_epochs", type=int, default=1, help="Augmented passes over the training images for the SVM (default 1).")
     g = p.add_argument_group("Classifier")
@@ -84,16 +85,11 @@ def _model_scores(args, i, classes):
     from semembed.data import get_dataset
 
     ds = get_dataset(args.dataset, args.data_root, classes=classes)
-    path = args.model[i]
-    if path.lower().endswith(".keras"):
-        model = keras.saving.load_model(path, compile=False)
-    else:
-        from semembed.models import load_reference_model
+    from semembed.models import load_model_file
 
-        if not args.architecture:
-            raise SemembedError("--architecture is needed to rebuild a reference .h5 model")
-        model = load_reference_model(path, args.architecture, ds.num_classes, args.embedding_dim or ds.num_classes,
-                                     input_shape=ds.image_shape)
+    path = args.model[i]
+    model = load_model_file(path, args.architecture, embedding_dim=args.embedding_dim, input_shape=ds.image_shape,
+                            default_dim=ds.num_classes)
     layer = nth(args.layer, i, None)
     if layer is not None:
         try:
@@ -164,6 +160,9 @@ def main(argv: list[str] | None = None) -> int:
 
     hierarchy = load_hierarchy(args.hierarchy, is_a=args.is_a, str_ids=args.str_ids)
     classes = class_list(args)
+    inverted = hierarchy.inversion_hint()
+    if inverted and classes is None:  # its leaves would be the classes: the file's root(s)
+        raise SemembedError(f"{args.hierarchy}: {inverted}")
     default_classes = classes if classes is not None else hierarchy.leaves()
 
     # (name, scores, class list, label indices, scores are probabilities?)

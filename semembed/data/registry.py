@@ -72,7 +72,7 @@ def _parse_suffixes(name: str) -> tuple[str, dict]:
 
 
 def _array_dataset(display: str, base: str, data_root, classes, opts) -> ArrayDataset:
-    ignored = sorted(k for k in opts if k in ("mean", "color_mode", "large"))
+    ignored = sorted(k for k in opts if k in ("mean", "color_mode", "cropsize"))  # cropsize: set by -large
     if ignored:
         logger.warning("dataset %s: the -large/-ilsvrcmean/-caffe suffixes do not apply to in-memory datasets "
                        "and are ignored (as in the reference for CIFAR)", display)

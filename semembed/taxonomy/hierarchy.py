@@ -30,6 +30,8 @@ class Hierarchy:
         line_numbers: the file line of each relation (used in error messages).
     """
 
+    is_a: bool = False  # how the file was read (set by from_file); used in error hints
+
     def __init__(
         self,
         parents: Sequence[NodeId],
@@ -67,7 +69,9 @@ class Hierarchy:
     def from_file(cls, path: str | os.PathLike, is_a: bool = False, str_ids: bool = False) -> "Hierarchy":
         """Read and validate a taxonomy file (see :func:`read_relations`)."""
         parents, children, lines = read_relations(path, is_a=is_a, str_ids=str_ids)
-        return cls(parents, children, source=os.fspath(path), line_numbers=lines, str_ids=str_ids)
+        hierarchy = cls(parents, children, source=os.fspath(path), line_numbers=lines, str_ids=str_ids)
+        hierarchy.is_a = bool(is_a)
+        return hierarchy
 
     # === Structure ===
     def _peel(self, down: sp.csr_matrix, up: sp.csr_matrix, what: str) -> np.ndarray:
@@ -125,11 +129,38 @@ class Hierarchy:
         cp = self.child_to_parent
         parents = [self.ids[i] for i in cp.indices[cp.indptr[node] : cp.indptr[node + 1]]]
         lines = [self._line_of_edge.get((node, self.index[p])) for p in parents]
-        where = f" (lines {', '.join(str(x) for x in lines if x)})" if any(lines) else ""
+        shown = ", ".join(map(repr, parents[:10])) + (f", ... ({len(parents) - 10} more)" if len(parents) > 10 else "")
+        lines = [x for x in lines if x]
+        where = f" (lines {', '.join(map(str, lines[:10]))}{', ...' if len(lines) > 10 else ''})" if lines else ""
+        hint = self.inversion_hint()
         raise SemembedError(
             f"{self.source}: {purpose} needs a tree, but node {self.ids[node]!r} has "
-            f"{len(parents)} parents: {', '.join(map(repr, parents))}{where}"
+            f"{len(parents)} parents: {shown}{where}" + (f". {hint}" if hint else "")
         )
+
+    def inversion_hint(self) -> str | None:
+        """A sentence saying the file looks read in the wrong direction (``--is_a``), or ``None``.
+
+        A child->parent file read as parent->child (or the other way round) turns the leaves into
+        roots and the root into the only leaf: there are more roots than leaves, and every node
+        with several children becomes a node with several parents while no node has more than
+        one child. Either sign, in a file that is not a tree as read, gives the hint.
+        """
+        n_roots = int((self.num_parents == 0).sum())
+        n_leaves = int((self.num_children == 0).sum())
+        n_multi = int((self.num_parents > 1).sum())
+        reversed_is_tree = bool((self.num_children <= 1).all())
+        if not n_multi or not (reversed_is_tree or n_roots > max(1, n_leaves)):
+            return None
+        read_as = "'child parent' (--is_a)" if self.is_a else "'parent child'"
+        other = "without --is_a" if self.is_a else "with --is_a (lines 'child parent')"
+        facts = (f"read as {read_as} it has {n_roots} roots but {n_leaves} lea{'f' if n_leaves == 1 else 'ves'}, "
+                 f"and {n_multi} nodes with several parents")
+        if reversed_is_tree:
+            facts += " while no node has more than one child"
+        return (f"The file looks inverted: {facts}. "
+                f"{'It reads as a tree' if reversed_is_tree else 'Try reading it'} {other}"
+                + ("; the reference's NABirds file is one" if not self.is_a else "") + ".")
 
     @cached_property
     def min_depths(self) -> np.ndarray:

@@ -76,9 +76,10 @@ def class_similarity(
 
 
 def _no_common_ancestor(h: Hierarchy, nodes: np.ndarray, a: int, b: int) -> SemembedError:
+    hint = h.inversion_hint()
     return SemembedError(
         f"{h.source}: classes {h.ids[nodes[a]]!r} and {h.ids[nodes[b]]!r} share no ancestor "
-        f"(the taxonomy has {len(h.roots)} roots); similarities need a common root"
+        f"(the taxonomy has {len(h.roots)} roots); similarities need a common root" + (f". {hint}" if hint else "")
     )
 
 

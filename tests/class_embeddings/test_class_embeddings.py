@@ -17,10 +17,10 @@ from semembed.class_embeddings import methods
 from semembed.class_embeddings.sparse import approx_sim_sparse, similarity_factor
 from semembed.errors import SemembedError
 from semembed.taxonomy import ClassPairs, Hierarchy, load_hierarchy
-from tests.conftest import REFERENCE
+from tests.conftest import REFERENCE, REFERENCE_HIERARCHIES
 from tests.taxonomy.test_hierarchy import random_tree
 
-CIFAR = REFERENCE / "hierarchies" / "cifar100" / "cifar.parent-child.txt"
+CIFAR = REFERENCE_HIERARCHIES / "cifar100" / "cifar.parent-child.txt"
 
 
 def iterative_unitsphere(s):
@@ -70,7 +70,7 @@ def test_unitsphere_equals_reference_file_and_algorithm():
 
 
 def test_unitsphere_cub_legacy_file():
-    h = load_hierarchy(REFERENCE / "hierarchies" / "cub" / "cub_wikispecies.parent-child.txt")
+    h = load_hierarchy(REFERENCE_HIERARCHIES / "cub" / "cub_wikispecies.parent-child.txt")
     legacy = load_class_embedding(REFERENCE / "legacy-embeddings" / "cub_wikispecies.unitsphere.pickle")
     emb, _ = compute_class_embedding(h, legacy.ind2label, method="unitsphere")
     np.testing.assert_allclose(emb.embedding, legacy.embedding, rtol=0, atol=1e-10)
@@ -130,7 +130,7 @@ def test_sparse_factor_reproduces_similarity(seed):
 
 
 def test_sparse_approx_sim_matches_dense_optimum():
-    h = load_hierarchy(REFERENCE / "hierarchies" / "cub" / "cub_wikispecies.parent-child.txt")
+    h = load_hierarchy(REFERENCE_HIERARCHIES / "cub" / "cub_wikispecies.parent-child.txt")
     s = similarity(h)
     vals = np.sort(np.linalg.eigvalsh(s))[::-1]
     k = int(np.flatnonzero(np.abs(np.diff(vals)) > 1e-6)[20]) + 1  # a cut with an eigen-gap

@@ -8,10 +8,10 @@ import sys
 import numpy as np
 
 from semembed.class_embeddings import load_class_embedding
-from tests.conftest import REFERENCE, REPO, script_env
+from tests.conftest import REFERENCE, REFERENCE_HIERARCHIES, REPO, script_env
 
 SCRIPT = str(REPO / "scripts" / "compute_class_embedding.py")
-CIFAR = str(REFERENCE / "hierarchies" / "cifar100" / "cifar.parent-child.txt")
+CIFAR = str(REFERENCE_HIERARCHIES / "cifar100" / "cifar.parent-child.txt")
 
 
 def run(*args):

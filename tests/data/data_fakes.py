@@ -10,8 +10,6 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-REFERENCE = Path(__file__).resolve().parents[2] / ".." / "shared" / "reference"
-
 
 def write_image(path: Path, rng: np.random.Generator, size=(10, 12), fmt: str | None = None) -> np.ndarray:
     """Write a random RGB image of (width, height) ``size``; return its pixels as stored (PNG: exact)."""

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[2]
-REFERENCE = (REPO / ".." / "shared" / "reference").resolve()
+REFERENCE = REPO / "tests" / "fixtures" / "reference"  # the reference's outputs (see tests/conftest.py)
 ORACLE = REFERENCE / "oracle" / "retrieval"
 
 
@@ -21,7 +21,7 @@ def load_case(name: str) -> dict:
         "expected": json.loads((d / "expected.json").read_text()),
         "features": np.load(d / "features.npy"),
         "labels": json.loads((d / "labels.json").read_text()),
-        "hierarchy": REFERENCE / params["hierarchy"],
+        "hierarchy": REPO / params["hierarchy"],  # the reference's taxonomies ship in hierarchies/
     }
 
 

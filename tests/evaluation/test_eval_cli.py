@@ -11,11 +11,11 @@ import sys
 import numpy as np
 import pytest
 
-from eval_helpers import REFERENCE, REPO, load_case
+from eval_helpers import REPO, load_case
 from semembed.evaluation.features import load_features, load_labels
 from semembed.taxonomy import load_hierarchy
 
-CIFAR_TAX = REFERENCE / "hierarchies" / "cifar100" / "cifar.parent-child.txt"
+CIFAR_TAX = REPO / "hierarchies" / "cifar100" / "cifar.parent-child.txt"
 
 
 def _env() -> dict:

@@ -1,4 +1,4 @@
-"""Fixtures for the model tests: reference paths and an independent Keras-2 HDF5 writer."""
+"""Fixtures for the model tests: an independent Keras-2 HDF5 writer."""
 
 from __future__ import annotations
 
@@ -8,9 +8,6 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
-
-REFERENCE = Path(__file__).resolve().parents[2] / ".." / "shared" / "reference"
-
 
 def write_keras2_h5(
     path: Path,
@@ -42,12 +39,6 @@ def write_keras2_h5(
             g.attrs["weight_names"] = np.array([w.encode() for w, _ in weights], dtype="S") if weights else np.array([], dtype="S1")
             for wname, arr in weights:
                 g.create_dataset(wname, data=arr)
-
-
-@pytest.fixture(scope="session")
-def reference_dir() -> Path:
-    assert REFERENCE.is_dir(), f"reference material missing at {REFERENCE}"
-    return REFERENCE
 
 
 @pytest.fixture(scope="session")

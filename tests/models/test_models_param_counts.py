@@ -1,19 +1,20 @@
 """Parameter counts of every architecture: built model == arithmetic from the definition == reference table.
 
 The arithmetic below re-derives each count layer by layer from the papers / DATASETS_AND_MODELS.md
-(Keras counts: a BN layer has 4 values per channel). The table B.13 of the reference document is
-parsed as a second, independent oracle.
+(Keras counts: a BN layer has 4 values per channel). The table B.13 of the reference document
+(transcribed in tests/fixtures/reference/parameter_counts.json) is a second, independent oracle.
 """
 
 from __future__ import annotations
 
 import gc
-import re
+import json
 
 import keras
 import pytest
 
 from semembed.models import ARCHITECTURES, build_embedding_model, build_network
+from tests.conftest import REFERENCE
 
 D = 100  # embedding / output size used for the "with top" counts
 
@@ -148,51 +149,22 @@ DERIVED = {
 NO_TOP_AS_EMBEDDER = {"resnet-32", "resnet-110"}
 
 
-def _expand_names(cell: str) -> list[str]:
-    parts = [p.strip() for p in cell.split("/")]
-    first, names = parts[0], [parts[0]]
-    for p in parts[1:]:
-        if p.startswith("-"):
-            names.append(first + p)
-        elif p.isdigit():
-            names.append(re.sub(r"\d+$", "", first) + p)
-        else:
-            names.append(p)
-    return names
-
-
-def _numbers(cell: str) -> list[int]:
-    return [int(n.replace(",", "")) for n in re.findall(r"\d[\d,]*\d", cell.split("(")[0])]
+@pytest.fixture(scope="module")
+def reference_counts() -> dict:
+    """The reference's table B.13 (DATASETS_AND_MODELS.md), transcribed into a fixture."""
+    return json.loads((REFERENCE / "parameter_counts.json").read_text())
 
 
 @pytest.fixture(scope="module")
-def table_b13(reference_dir) -> dict[str, tuple[int, int]]:
-    """``arch -> (backbone params, feature dim)`` parsed from DATASETS_AND_MODELS.md B.13."""
-    text = (reference_dir / "DATASETS_AND_MODELS.md").read_text()
-    section = text.split("### B.13")[1].split("Full released models")[0]
-    table: dict[str, tuple[int, int]] = {}
-    for line in section.splitlines():
-        cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        if len(cells) != 4 or not re.search(r"\d", cells[1]) or cells[0] == "arch":
-            continue
-        names, counts, feature = _expand_names(cells[0]), _numbers(cells[1]), int(cells[2])
-        if len(counts) == 1:  # one count shared by several names
-            counts = counts * len(names)
-        assert len(names) == len(counts), line
-        table.update({n: (c, feature) for n, c in zip(names, counts)})
-    return table
+def table_b13(reference_counts) -> dict[str, tuple[int, int]]:
+    """``arch -> (backbone params, feature dim)`` of the reference's table B.13."""
+    return {arch: tuple(v) for arch, v in reference_counts["backbone_and_feature_dim"].items()}
 
 
 @pytest.fixture(scope="module")
-def released_table(reference_dir) -> dict[str, int]:
-    text = (reference_dir / "DATASETS_AND_MODELS.md").read_text()
-    section = text.split("Full released models")[1]
-    rows = {}
-    for line in section.splitlines():
-        cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        if len(cells) == 2 and re.fullmatch(r"[\d,]+", cells[1]):
-            rows[cells[0]] = int(cells[1].replace(",", ""))
-    return rows
+def released_table(reference_counts) -> dict[str, int]:
+    """Released full model (embedding + classifier) -> total parameter count."""
+    return dict(reference_counts["released_model_totals"])
 
 
 def test_table_covers_every_base_architecture(table_b13):
