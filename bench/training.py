@@ -10,7 +10,11 @@ Quality (``--quality``): the demo's comparison with a larger budget on
 Fashion-MNIST — semantic embeddings + head vs. softmax baseline, same epochs;
 prints mAHP@250, accuracy and balanced accuracy of both.
 
-Usage: python bench/training.py [--steps 12] [--quality] [--quality_epochs 3]
+GPU options (``--variants``): the custom loop on one replica again with
+``mixed_precision="bfloat16"`` and with ``jit_compile=True``, ratio to float32
+without XLA (measured on this CPU; GPUs are where they pay off).
+
+Usage: python bench/training.py [--steps 12] [--quality] [--quality_epochs 3] [--variants]
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 
-def worker(arch: str, replicas: int, steps: int, batch: int) -> dict:
+def worker(arch: str, replicas: int, steps: int, batch: int, variants: bool = False) -> dict:
     sys.path.insert(0, str(REPO))
     from semembed.training.strategy import make_strategy
 
@@ -56,13 +60,20 @@ def worker(arch: str, replicas: int, steps: int, batch: int) -> dict:
     out = {}
     # custom loop: 3 warm-up steps (tracing), then timed steps
     sched = LearningRateSchedule(ScheduleConfig(name="SGD", sgd_lr=0.01), steps + 3, 1)
-    trainer = Trainer(task, strategy, data, None, sched, 3, progress=False)
-    trainer.fit(1)
-    trainer.steps_per_epoch = steps
-    trainer.state.epoch = 0
-    t = time.perf_counter()
-    trainer.fit(1)
-    out["custom_loop"] = steps * batch / (time.perf_counter() - t)
+    def custom_loop(**options) -> float:
+        trainer = Trainer(EmbeddingTask(arch, emb, loss="inv_corr", input_shape=(32, 32, 3)), strategy, data, None,
+                          sched, 3, progress=False, **options)
+        trainer.fit(1)
+        trainer.steps_per_epoch = steps
+        trainer.state.epoch = 0
+        t = time.perf_counter()
+        trainer.fit(1)
+        return steps * batch / (time.perf_counter() - t)
+
+    out["custom_loop"] = custom_loop()
+    if variants:
+        out["bfloat16"] = custom_loop(mixed_precision="bfloat16")
+        out["jit_compile"] = custom_loop(jit_compile=True)
 
     # model.fit on the same model type, optimizer, loss and data
     with strategy.scope():
@@ -98,19 +109,25 @@ def main() -> None:
     ap.add_argument("--quality", action="store_true", help="also run the Fashion-MNIST quality comparison")
     ap.add_argument("--quality_epochs", type=int, default=3)
     ap.add_argument("--quality_steps", type=int, default=0, help="cap on steps per epoch (0: full epochs)")
+    ap.add_argument("--variants", action="store_true", help="also time bfloat16 and XLA (1 replica)")
     ap.add_argument("--worker", nargs=2, metavar=("ARCH", "REPLICAS"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
-        print(json.dumps(worker(args.worker[0], int(args.worker[1]), args.steps, args.batch)))
+        print(json.dumps(worker(args.worker[0], int(args.worker[1]), args.steps, args.batch, args.variants)))
         return
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
     for arch in args.archs:
         for replicas in (1, 2):
+            variants = ["--variants"] if args.variants and replicas == 1 else []
             r = subprocess.run([sys.executable, __file__, "--worker", arch, str(replicas), "--steps", str(args.steps),
-                                "--batch", str(args.batch)], capture_output=True, text=True, env=env, check=True)
+                                "--batch", str(args.batch), *variants], capture_output=True, text=True, env=env, check=True)
             res = json.loads(r.stdout.strip().splitlines()[-1])
             print(f"{arch:15s} 32x32 batch {args.batch}, {replicas} replica(s): custom loop {res['custom_loop']:7.1f} img/s, "
                   f"model.fit {res['model_fit']:7.1f} img/s, ratio {res['custom_loop'] / res['model_fit']:.2f}")
+            for name in ("bfloat16", "jit_compile"):
+                if name in res:
+                    print(f"{arch:15s} 32x32 batch {args.batch}, 1 replica, {name:11s}: {res[name]:7.1f} img/s, "
+                          f"ratio to float32 without XLA {res[name] / res['custom_loop']:.2f}")
     if args.quality:
         quality(args.quality_epochs, args.quality_steps or None)
 
