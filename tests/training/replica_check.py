@@ -95,7 +95,7 @@ def run(strategy):
     if MODE == "probe":
         opt = {"main": opt, "probe": OptimizerConfig("adam", clipnorm=1.0)}
     trainer = Trainer(make_task(), strategy, train_data, None, sched, STEPS, optimizer=opt, progress=False,
-                      jit_compile=os.environ.get("JIT") == "1")
+                      jit_compile=os.environ.get("JIT") == "1", mixed_precision=os.environ.get("PRECISION", "off"))
     trainer.fit(1)
     return trainer
 

@@ -110,3 +110,38 @@ def test_two_model_two_optimizer_task_resumes_bit_identically(tmp_path):
     assert len(a) == len(b) > 4
     for x, y in zip(a, b):
         np.testing.assert_array_equal(x, y)
+
+
+class TwoStreamTask(EmbeddingTask):
+    """Counts what arrives in the second stream: labels of the 'web' batches are all 7."""
+
+    streams = ("web",)
+
+    def __post_init__(self):
+        super().__post_init__()
+        self.metrics = ("web_seen", "web_label")
+
+    build_model = TinyTask.build_model
+
+    def train_step(self, batch, step):
+        sums = super().train_step(batch, step)
+        web = tf.cast(tf.shape(batch["web"]["label"])[0], tf.float32)
+        return {**sums, "web_seen": web, "web_label": tf.reduce_sum(tf.cast(batch["web"]["label"], tf.float32))}
+
+
+def test_second_input_stream_is_zipped_and_repeated():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 8, 8, 1)).astype("float32")
+    y = rng.integers(0, 4, size=64).astype("int32")
+    main = lambda e, ctx: tf.data.Dataset.from_tensor_slices({"image": x, "label": y}).batch(16)  # noqa: E731
+    web = lambda e, ctx: tf.data.Dataset.from_tensor_slices(  # noqa: E731
+        {"image": x[:8], "label": np.full(8, 7, "int32")}).batch(4)  # 2 batches, repeated to match 4 steps
+    sched = LearningRateSchedule(ScheduleConfig(name="SGD", sgd_lr=0.1), 4, 1)
+    task = TwoStreamTask("tiny", np.eye(4, dtype="float32"))
+    with pytest.raises(SemembedError, match="needs the input streams"):
+        Trainer(task, tf.distribute.get_strategy(), main, None, sched, 4, progress=False)
+    trainer = Trainer(task, tf.distribute.get_strategy(), main, None, sched, 4, extra_data={"web": web},
+                      progress=False)
+    trainer.fit(1)
+    h = trainer.history[0]
+    assert h["web_seen"] == pytest.approx(16 / 64) and h["web_label"] == pytest.approx(16 * 7 / 64)
