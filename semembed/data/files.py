@@ -122,7 +122,7 @@ class FileDataset(ImageDataset):
         self.strict = bool(strict)
         self.skipped = SkipCounter()
         self._byte_cache: dict[str, dict[int, bytes]] = {"train": {}, "test": {}}
-        self._path_tensors: dict[str, tf.Tensor] = {}
+        self._path_arrays: dict[str, np.ndarray] = {}
 
     @property
     def num_skipped(self) -> int:
@@ -178,11 +178,11 @@ class FileDataset(ImageDataset):
         return image, ok
 
     def _paths(self, split: str) -> tf.Tensor:
-        """The split's file paths as one string tensor (made once)."""
-        if split not in self._path_tensors:
-            self._path_tensors[split] = tf.constant(self.train_files if split == "train" else self.test_files,
-                                                    dtype=tf.string)
-        return self._path_tensors[split]
+        """The split's file paths as a string tensor (a new one per pipeline: it may be built inside a graph)."""
+        if split not in self._path_arrays:
+            files = self.train_files if split == "train" else self.test_files
+            self._path_arrays[split] = np.array([os.fsencode(f) for f in files], dtype=object)
+        return tf.constant(self._path_arrays[split], dtype=tf.string)
 
     # === Preprocessing ===
     def _preprocess(self, image, seed, augment):
