@@ -2,8 +2,9 @@
 """Images per second of semembed's training input pipeline (decode + augment + batch) vs. model consumption.
 
 Usage:
-    python bench/input_pipeline.py                       # Fashion-MNIST, CIFAR-style arrays, 224-px JPEG folder
-    python bench/input_pipeline.py --dataset NAB --data_root /data/nabirds
+    python bench/input_pipeline.py                       # Fashion-MNIST, CIFAR-style arrays, 32-px and 224-px JPEG folders
+    python bench/input_pipeline.py --target_size 32 --crop_size 32 --no_models   # the same; sizes of the 32-px folder
+    python bench/input_pipeline.py --dataset NAB --data_root /data/nabirds [--target_size N --crop_size N]
     python bench/input_pipeline.py --no_models           # skip the Plain-11 / ResNet-50 step timing
 """
 
@@ -39,14 +40,14 @@ def pipeline_rate(ds, batch_size: int, seconds: float) -> tuple[float, int]:
     return n / (time.perf_counter() - start), n
 
 
-def make_jpeg_folder(root: str, count: int, rng: np.random.Generator) -> None:
-    """``count`` JPEGs of 224 px (shorter side) with photo-like smooth content, in 4 classes."""
+def make_jpeg_folder(root: str, count: int, rng: np.random.Generator, size: int = 224, classes: int = 4) -> None:
+    """``count`` JPEGs of ``size`` px (shorter side; 4:3) with photo-like smooth content, in ``classes`` classes."""
     from PIL import Image
 
-    yy, xx = np.mgrid[0:224, 0:298]
+    yy, xx = np.mgrid[0:size, 0:round(size * 4 / 3)] * (224 / size)
     for split, n in (("train", count), ("test", 8)):
         for i in range(n):
-            d = os.path.join(root, split, f"class{i % 4}")
+            d = os.path.join(root, split, f"class{i % classes}")
             os.makedirs(d, exist_ok=True)
             ph = rng.uniform(0, 6, size=3)
             img = np.stack([127 + 100 * np.sin(xx / 17 + ph[0]), 127 + 100 * np.cos(yy / 13 + ph[1]),
@@ -89,6 +90,11 @@ def main() -> int:
     p.add_argument("--batch_size", type=int, default=None, help="batch size (default 128 for arrays, 32 for files)")
     p.add_argument("--seconds", type=float, default=8.0, help="measuring time per pipeline")
     p.add_argument("--jpeg_count", type=int, default=128, help="generated 224-px JPEGs in the image-folder case")
+    p.add_argument("--small_count", type=int, default=2000, help="generated 32-px JPEGs (10 classes) in the small-folder case")
+    p.add_argument("--target_size", type=int, default=None,
+                   help="shorter side before cropping: of --dataset, else of the 32-px folder (default there: 32)")
+    p.add_argument("--crop_size", type=int, default=None,
+                   help="crop size: of --dataset, else of the 32-px folder (default there: 32)")
     p.add_argument("--no_models", action="store_true", help="do not time the Plain-11 / ResNet-50 steps")
     args = p.parse_args()
 
@@ -99,7 +105,7 @@ def main() -> int:
     print(f"TensorFlow {tf.__version__}, {os.cpu_count()} CPU cores visible")
     results = []
     if args.dataset:
-        ds = get_dataset(args.dataset, args.data_root)
+        ds = get_dataset(args.dataset, args.data_root, target_size=args.target_size, crop_size=args.crop_size)
         bs = args.batch_size or (128 if isinstance(ds, ArrayDataset) else 32)
         results.append((args.dataset, ds.image_shape, bs, *pipeline_rate(ds, bs, args.seconds)))
     else:
@@ -112,6 +118,14 @@ def main() -> int:
                              list(range(100)), hflip=True, shift=0.15)
         results.append((cifar.name, cifar.image_shape, args.batch_size or 128,
                         *pipeline_rate(cifar, args.batch_size or 128, args.seconds)))
+        target = args.target_size or 32
+        crop = args.crop_size or min(32, target)
+        with tempfile.TemporaryDirectory() as tmp:
+            make_jpeg_folder(tmp, args.small_count, rng, size=32, classes=10)
+            small = get_dataset("imagefolder", tmp, target_size=target, crop_size=crop)
+            bs = args.batch_size or 128
+            results.append((f"image folder, {args.small_count} 32-px JPEGs (target {target}, crop {crop}, flip)",
+                            small.image_shape, bs, *pipeline_rate(small, bs, args.seconds)))
         with tempfile.TemporaryDirectory() as tmp:
             make_jpeg_folder(tmp, args.jpeg_count, rng)
             folder = get_dataset("imagefolder", tmp, randzoom_range=(256, 480), randerase_prob=0.5)
@@ -121,6 +135,10 @@ def main() -> int:
     print("\npipeline                                                            input          batch   images/s")
     for name, shape, bs, rate, _ in results:
         print(f"{name:<68}{str(shape):<15}{bs:>5}{rate:>11.0f}")
+    if not args.dataset:
+        small_rate, big_rate = results[-2][3], results[-1][3]
+        print(f"\nimage folder read at {results[-2][1][0]} px: {small_rate:.0f} images/s, "
+              f"{small_rate / big_rate:.1f}x the 224-px path ({big_rate:.0f} images/s)")
 
     if not args.no_models:
         plain = model_rate("plain11", 100, 5)

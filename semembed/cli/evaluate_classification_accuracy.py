@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from semembed.cli._checks import add_size_flags, check_architecture, check_sizes
 from semembed.cli._common import parse_args, reports_errors, str2bool
 
 METRICS = [
@@ -37,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--embedding_dim", type=int, default=None, help="Embedding size of .h5 models (default: the file's 'embedding' layer, else the number of classes).")
     g.add_argument("--batch_size", type=int, default=1, help="Batch size for feature extraction (default 1).")
     g.add_argument("--augmentation_epochs", type=int, default=1, help="Augmented passes over the training images for the SVM (default 1).")
+    add_size_flags(g, "the --dataset images")
     g = p.add_argument_group("Classifier")
     g.add_argument("--centroids", action="append", default=None, help="Class-embedding file: classify by the nearest class embedding (squared Euclidean); one per --features/--model.")
     g.add_argument("--norm", type=str2bool, action="append", default=None, help="L2-normalise the SVM features (yes) instead of scaling by the training max-abs (no, default).")
@@ -84,7 +86,8 @@ def _model_scores(args, i, classes):
 
     from semembed.data import get_dataset
 
-    ds = get_dataset(args.dataset, args.data_root, classes=classes)
+    ds = get_dataset(args.dataset, args.data_root, classes=classes, target_size=args.target_size,
+                     crop_size=args.crop_size)
     from semembed.models import load_model_file
 
     path = args.model[i]
@@ -97,6 +100,10 @@ def _model_scores(args, i, classes):
         except ValueError:
             out = model.get_layer(layer).output
         model = keras.Model(model.inputs[0], out)
+    want = tuple(model.inputs[0].shape[1:3])
+    if None not in want and want != tuple(ds.image_shape[:2]):
+        raise SemembedError(f"--model {path} takes {want[0]}x{want[1]} images but dataset {args.dataset} gives "
+                            f"{ds.image_shape[0]}x{ds.image_shape[1]}; set --crop_size {want[0]} (and --target_size)")
 
     def extract(dataset):
         feats, labs = [], []
@@ -142,6 +149,13 @@ def main(argv: list[str] | None = None) -> int:
         raise SemembedError("give --predictions FILE, --features FILE or --model FILE")
     if args.model and (args.predictions or args.features):
         raise SemembedError("evaluate either --model files or --predictions/--features files in one call")
+    # cheap flags first: nothing is read before these are known to be usable
+    if args.architecture is not None:
+        check_architecture(args.architecture)
+    check_sizes(args.target_size, args.crop_size)
+    if (args.target_size or args.crop_size) and not args.model:
+        raise SemembedError("--target_size/--crop_size set how --model reads the --dataset images; "
+                            "with --predictions/--features no image is read")
     n_feat, n_model = len(args.features or []), len(args.model or [])
     model_only = {"--architecture": args.architecture, "--layer": args.layer, "--prob_features": args.prob_features,
                   "--embedding_dim": args.embedding_dim}

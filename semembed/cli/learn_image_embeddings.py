@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from semembed.cli._checks import add_size_flags, check_architecture, check_sizes
 from semembed.cli._common import reports_errors
 
 SCHEDULES = ["SGDR", "SGD", "CLR", "ResNet-Schedule"]
@@ -28,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--embedding", required=True,
                    help="Class-embedding file from compute_class_embedding (.pickle or .npz); its ind2label "
                    "restricts and orders the classes. 'onehot' trains with one-hot targets (the cosine loss).")
+    add_size_flags(g)
     g = p.add_argument_group("Training parameters")
     g.add_argument("--architecture", default="simple", help="Network architecture (simple, resnet-110-wfc, wrn-28-10, ...).")
     g.add_argument("--loss", default="inv_corr", choices=["mse", "inv_corr", "unnorm_corr", "softmax_corr"],
@@ -107,6 +109,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def config_from_args(args: argparse.Namespace):
+    """The run's :class:`TrainConfig`; cheap flags (names, sizes) are checked here, before any data is read."""
+    check_architecture(args.architecture)
+    check_sizes(args.target_size, args.crop_size)
     from semembed.training.config import TrainConfig
     from semembed.training.schedules import ScheduleConfig
 
@@ -124,7 +129,8 @@ def config_from_args(args: argparse.Namespace):
             raise SemembedError("--snapshot_best needs --snapshot (the best model goes to <snapshot>.best.keras)")
         best_path = args.snapshot + ".best.keras"
     return TrainConfig(
-        dataset=args.dataset, data_root=args.data_root, embedding=args.embedding, architecture=args.architecture,
+        dataset=args.dataset, data_root=args.data_root, target_size=args.target_size, crop_size=args.crop_size,
+        embedding=args.embedding, architecture=args.architecture,
         loss=args.loss, cls_weight=args.cls_weight, cls_base=args.cls_base, schedule=schedule, clipgrad=args.clipgrad,
         nesterov=args.nesterov, epochs=args.epochs, initial_epoch=args.initial_epoch, batch_size=args.batch_size,
         val_batch_size=args.val_batch_size, snapshot=args.snapshot, snapshot_best=args.snapshot_best,

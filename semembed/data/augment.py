@@ -75,16 +75,18 @@ def shorter_side_size(height: tf.Tensor, width: tf.Tensor, target: tf.Tensor) ->
 def resize_shorter_side(image: tf.Tensor, target: tf.Tensor) -> tf.Tensor:
     """Bilinear resize so the shorter side is ``target`` (antialiased when shrinking, like PIL's BILINEAR).
 
-    Enlarging uses the plain bilinear kernel, which is what the antialiased one
+    An image already of that size is returned as it is.  Enlarging uses the plain bilinear kernel, which is what the antialiased one
     reduces to there, at a fraction of the cost.
     """
     shape = tf.shape(image)
     new_h, new_w = shorter_side_size(shape[0], shape[1], target)
     size = tf.stack([new_h, new_w])
     shrink = tf.logical_or(new_h < shape[0], new_w < shape[1])
-    return tf.cond(shrink,
-                   lambda: tf.image.resize(image, size, method="bilinear", antialias=True),
-                   lambda: tf.image.resize(image, size, method="bilinear"))
+    same = tf.logical_and(tf.equal(new_h, shape[0]), tf.equal(new_w, shape[1]))
+    return tf.cond(same, lambda: image, lambda: tf.cond(
+        shrink,
+        lambda: tf.image.resize(image, size, method="bilinear", antialias=True),
+        lambda: tf.image.resize(image, size, method="bilinear")))
 
 
 def random_erase(
@@ -108,10 +110,32 @@ def random_erase(
     """
     if prob <= 0:
         return image
-    s_apply, s_loop, s_pos, s_noise = split_seed(seed, 4)
+    s_noise = split_seed(seed, 4)[3]
     shape = tf.shape(image)
-    hh = tf.cast(shape[0], tf.float32)
-    ww = tf.cast(shape[1], tf.float32)
+    apply, y, x, h, w = erase_rect(shape[0], shape[1], seed, prob=prob, sl=sl, sh=sh, r1=r1, r2=r2)
+
+    def erase():
+        rows = tf.range(shape[0])
+        cols = tf.range(shape[1])
+        mask = ((rows >= y) & (rows < y + h))[:, None, None] & ((cols >= x) & (cols < x + w))[None, :, None]
+        # draw noise for the patch only, then place it: the rest of the image is kept by the mask
+        patch = (tf.random.stateless_uniform(tf.stack([h, w, shape[2]]), s_noise, 0.0, 255.0) - mean) / std
+        noise = tf.pad(patch, tf.stack([[y, shape[0] - y - h], [x, shape[1] - x - w], [0, 0]]))
+        return tf.where(mask, noise, image)
+
+    return tf.cond(apply, erase, lambda: image)
+
+
+def erase_rect(height: tf.Tensor, width: tf.Tensor, seed: tf.Tensor, *, prob: float, sl: float = 0.02,
+               sh: float = 0.3, r1: float = 0.3, r2: float = 1.0 / 0.3):
+    """The random-erasing draws of :func:`random_erase` for an image of ``height`` x ``width``.
+
+    Returns (apply: bool, y, x, h, w: int32 scalars), the patch rows [y, y+h) and columns [x, x+w);
+    the patch noise is drawn from ``split_seed(seed, 4)[3]``.
+    """
+    s_apply, s_loop, s_pos, _ = split_seed(seed, 4)
+    hh = tf.cast(height, tf.float32)
+    ww = tf.cast(width, tf.float32)
 
     def draw(i):
         s = tf.random.experimental.stateless_fold_in(s_loop, tf.cast(i, tf.int64))
@@ -121,28 +145,25 @@ def random_erase(
         return tf.cast(tf.sqrt(area * ratio), tf.int32), tf.cast(tf.sqrt(area / ratio), tf.int32)
 
     def cond(i, h, w):
-        return tf.logical_not(tf.logical_and(h < shape[0], w < shape[1]))
+        return tf.logical_not(tf.logical_and(h < height, w < width))
 
     def body(i, h, w):
         h, w = draw(i + 1)
         return i + 1, h, w
 
-    def erase():
+    apply = tf.random.stateless_uniform([], s_apply) < prob
+
+    def rect():
         h0, w0 = draw(0)
         _, h, w = tf.while_loop(cond, body, (tf.constant(0), h0, w0), maximum_iterations=1000)
         sy, sx = split_seed(s_pos, 2)
-        y = tf.random.stateless_uniform([], sy, 0, shape[0] - h, dtype=tf.int32)
-        x = tf.random.stateless_uniform([], sx, 0, shape[1] - w, dtype=tf.int32)
-        rows = tf.range(shape[0])
-        cols = tf.range(shape[1])
-        mask = ((rows >= y) & (rows < y + h))[:, None, None] & ((cols >= x) & (cols < x + w))[None, :, None]
-        # draw noise for the patch only, then place it: the rest of the image is kept by the mask
-        patch = (tf.random.stateless_uniform(tf.stack([h, w, shape[2]]), s_noise, 0.0, 255.0) - mean) / std
-        noise = tf.pad(patch, tf.stack([[y, shape[0] - y - h], [x, shape[1] - x - w], [0, 0]]))
-        return tf.where(mask, noise, image)
+        y = tf.random.stateless_uniform([], sy, 0, height - h, dtype=tf.int32)
+        x = tf.random.stateless_uniform([], sx, 0, width - w, dtype=tf.int32)
+        return y, x, h, w
 
-    apply = tf.random.stateless_uniform([], s_apply) < prob
-    return tf.cond(apply, erase, lambda: image)
+    zero = tf.constant(0, tf.int32)
+    y, x, h, w = tf.cond(apply, rect, lambda: (zero, zero, zero, zero))
+    return apply, y, x, h, w
 
 
 def _fit_axis(image: tf.Tensor, axis: int, crop: int, seed: tf.Tensor | None) -> tf.Tensor:
@@ -182,3 +203,69 @@ def normalize(image: tf.Tensor, mean: tf.Tensor, std: tf.Tensor, bgr: bool = Fal
     """``(x - mean) / std`` per channel (RGB constants), then optionally reverse to BGR."""
     image = (image - mean) / std
     return tf.reverse(image, axis=[-1]) if bgr else image
+
+
+def crop_indices(size: tf.Tensor, crop: int, seed: tf.Tensor | None = None) -> tf.Tensor:
+    """Source positions (int32, shape [crop]) of :func:`crop_or_reflect_pad` along one axis of length ``size``.
+
+    Same offset draw as the crop (random with ``seed``, else centred); positions outside the
+    image are reflected (edge not repeated), as ``tf.pad(mode="REFLECT")``, for any padding width.
+    """
+    size = tf.cast(size, tf.int32)
+    excess = size - crop
+    span = tf.abs(excess)
+    offset = span // 2 if seed is None else tf.random.stateless_uniform([], seed, 0, span + 1, dtype=tf.int32)
+    pos = tf.range(crop, dtype=tf.int32) + tf.where(excess > 0, offset, 0) - tf.where(excess < 0, offset, 0)
+    period = tf.maximum(2 * (size - 1), 1)
+    m = tf.math.floormod(pos, period)
+    return tf.where(m < size, m, period - m)
+
+
+def crop_flip_erase(
+    image: tf.Tensor,
+    height: int,
+    width: int,
+    *,
+    mean: tf.Tensor,
+    std: tf.Tensor,
+    bgr: bool = False,
+    crop_seed: tf.Tensor | None = None,
+    flip_seed: tf.Tensor | None = None,
+    erase_seed: tf.Tensor | None = None,
+    erase_prob: float = 0.0,
+    erase_params: dict | None = None,
+) -> tf.Tensor:
+    """``crop_or_reflect_pad(random_erase(random_hflip(normalize(image))))`` computed on the crop only.
+
+    Bit-identical to that composition (the reference's order: erase on the whole resized image,
+    then crop), but normalisation, flip and erasing touch only the ``height`` x ``width`` output:
+    the crop is a gather of source rows/columns, the flip mirrors the column positions and the
+    erased patch (drawn for the whole image) is intersected with the crop window.
+    Seeds ``None`` mean: centre crop, no flip, no erasing.
+    """
+    shape = tf.shape(image)
+    s_y = s_x = None
+    if crop_seed is not None:
+        s_y, s_x = split_seed(crop_seed, 2)
+    rows = crop_indices(shape[0], height, s_y)  # positions in the (flipped) full image
+    cols = crop_indices(shape[1], width, s_x)
+    src_cols = cols
+    if flip_seed is not None:
+        flip = tf.random.stateless_uniform([], flip_seed) < 0.5
+        src_cols = tf.where(flip, shape[1] - 1 - cols, cols)
+    out = tf.gather(tf.gather(image, rows), src_cols, axis=1)
+    out = normalize(out, mean, std, bgr=bgr)
+    if erase_seed is None or erase_prob <= 0:
+        return tf.ensure_shape(out, [height, width, None])
+    apply, y, x, h, w = erase_rect(shape[0], shape[1], erase_seed, prob=erase_prob, **(erase_params or {}))
+    s_noise = split_seed(erase_seed, 4)[3]
+
+    def erase():
+        patch = (tf.random.stateless_uniform(tf.stack([h, w, shape[2]]), s_noise, 0.0, 255.0) - mean) / std
+        noise = tf.gather(tf.gather(patch, tf.clip_by_value(rows - y, 0, h - 1)), tf.clip_by_value(cols - x, 0, w - 1),
+                          axis=1)
+        mask = ((rows >= y) & (rows < y + h))[:, None, None] & ((cols >= x) & (cols < x + w))[None, :, None]
+        return tf.where(mask, noise, out)
+
+    out = tf.cond(apply & (h > 0) & (w > 0), erase, lambda: out)
+    return tf.ensure_shape(out, [height, width, None])

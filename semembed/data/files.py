@@ -3,7 +3,9 @@
 Per image (reference order): decode as RGB -> resize the shorter side to the
 default size (training: a random size in ``randzoom_range``) -> normalise ->
 optional BGR -> random flip -> random erasing -> random (training) or centre
-crop, reflect-padding images smaller than the crop.
+crop, reflect-padding images smaller than the crop.  Files are read and decoded
+in the ``tf.data`` graph; everything after the resize is computed on the crop
+only (bit-identical to the order above, see ``augment.crop_flip_erase``).
 
 A file that cannot be read or decoded is skipped with a warning and counted in
 ``skipped`` (one warning per file); with ``strict=True`` the pipeline stops with
@@ -120,6 +122,7 @@ class FileDataset(ImageDataset):
         self.strict = bool(strict)
         self.skipped = SkipCounter()
         self._byte_cache: dict[str, dict[int, bytes]] = {"train": {}, "test": {}}
+        self._path_arrays: dict[str, np.ndarray] = {}
 
     @property
     def num_skipped(self) -> int:
@@ -149,15 +152,37 @@ class FileDataset(ImageDataset):
             return np.zeros((1, 1, 3), np.uint8), False
 
     def _source(self, split, cache):
+        if cache:  # bytes kept in a Python dict: read and decode per image in Python
+            def load(index):
+                return self._python_load(split, index, cache)
+
+            return load, True
+        paths = self._paths(split)
+
         def load(index):
-            image, ok = tf.numpy_function(
-                lambda i: self._read(split, int(i), cache), [index], (tf.uint8, tf.bool), stateful=False
-            )
-            image.set_shape([None, None, 3])
-            ok.set_shape([])
-            return image, ok
+            # read + decode in the graph (parallel, no GIL); anything TensorFlow cannot read goes to the
+            # Python reader, which tries PIL, logs and counts the file, or raises with strict=True
+            image, ok = _try_decode(tf.gather(paths, index))
+            shape = tf.shape(image)
+            ok = ok & (shape[0] > 0) & (shape[1] > 0)
+            return tf.cond(ok, lambda: (image, ok), lambda: self._python_load(split, index, False))
 
         return load, True
+
+    def _python_load(self, split, index, cache):
+        image, ok = tf.numpy_function(
+            lambda i: self._read(split, int(i), cache), [index], (tf.uint8, tf.bool), stateful=False
+        )
+        image.set_shape([None, None, 3])
+        ok.set_shape([])
+        return image, ok
+
+    def _paths(self, split: str) -> tf.Tensor:
+        """The split's file paths as a string tensor (a new one per pipeline: it may be built inside a graph)."""
+        if split not in self._path_arrays:
+            files = self.train_files if split == "train" else self.test_files
+            self._path_arrays[split] = np.array([os.fsencode(f) for f in files], dtype=object)
+        return tf.constant(self._path_arrays[split], dtype=tf.string)
 
     # === Preprocessing ===
     def _preprocess(self, image, seed, augment):
@@ -168,12 +193,18 @@ class FileDataset(ImageDataset):
             image = aug.resize_shorter_side(image, tf.random.stateless_uniform([], s_zoom, a, b, dtype=tf.int32))
         elif self.default_target_size > 0:
             image = aug.resize_shorter_side(image, tf.constant(self.default_target_size))
-        mean = tf.constant(self.mean)
-        std = tf.constant(self.std)
-        image = aug.normalize(image, mean, std, bgr=self.color_mode == "bgr")
-        if augment:
-            image = aug.random_hflip(image, s_flip)
-            image = aug.random_erase(image, s_erase, prob=self.randerase_prob, mean=mean, std=std,
-                                     **self.randerase_params)
+        # normalise -> flip -> erase (on the whole resized image) -> crop, computed on the crop only
         h, w, _ = self.image_shape
-        return aug.crop_or_reflect_pad(image, h, w, s_crop if augment else None)
+        return aug.crop_flip_erase(
+            image, h, w, mean=tf.constant(self.mean), std=tf.constant(self.std), bgr=self.color_mode == "bgr",
+            crop_seed=s_crop if augment else None, flip_seed=s_flip if augment else None,
+            erase_seed=s_erase if augment else None, erase_prob=self.randerase_prob, erase_params=self.randerase_params)
+
+
+def _try_decode(path: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """(uint8 HxWx3 image, True) for a file TensorFlow reads and decodes, else (0x0x3 image, False); never raises."""
+    good = tf.data.Dataset.from_tensors(path).map(
+        lambda p: (tf.io.decode_image(tf.io.read_file(p), channels=3, expand_animations=False), True)
+    ).ignore_errors()
+    failed = tf.data.Dataset.from_tensors((tf.zeros([0, 0, 3], tf.uint8), False))
+    return good.concatenate(failed).take(1).get_single_element()

@@ -24,6 +24,7 @@ from semembed.data.layouts.imagefolder import read_image_folder
 from semembed.data.layouts.inat import read_inat
 from semembed.data.layouts.nab import read_nab
 from semembed.data.layouts.subdirectory import read_subdirectory
+from semembed.data.sizes import NATIVE_SIZES, apply_size_flags, check_native_size, check_size_flags
 from semembed.errors import SemembedError
 
 logger = logging.getLogger(__name__)
@@ -71,6 +72,12 @@ def _parse_suffixes(name: str) -> tuple[str, dict]:
     return name, opts
 
 
+def _native_size(base: str) -> int:
+    if base.startswith("cifar-"):
+        return NATIVE_SIZES["cifar"]
+    return NATIVE_SIZES["digits" if base == "digits" else "fashion-mnist"]
+
+
 def _array_dataset(display: str, base: str, data_root, classes, opts) -> ArrayDataset:
     ignored = sorted(k for k in opts if k in ("mean", "color_mode", "cropsize"))  # cropsize: set by -large
     if ignored:
@@ -103,6 +110,9 @@ def get_dataset(
     data_root: str | None = None,
     classes: Sequence[Any] | None = None,
     strict: bool = False,
+    *,
+    target_size: int | None = None,
+    crop_size: int | None = None,
     **options: Any,
 ) -> ImageDataset:
     """Create a dataset by its reference name (case-insensitive) reading ``data_root``.
@@ -116,6 +126,12 @@ def get_dataset(
         classes: ``ind2label`` of a class-embedding file: restricts and orders
             the classes so that label i is row i of the embedding.
         strict: stop at the first unreadable image instead of skipping it.
+        target_size: shorter side of the images before cropping (``--target_size``; default: the
+            dataset's, e.g. 256 for ImageFolder/NAB/ILSVRC, 512 for CUB/Cars/Flowers and ``-large``).
+            A default random zoom range is scaled with it.
+        crop_size: side of the square network input (``--crop_size``; default 224 or 448), so
+            ``image_shape == (crop_size, crop_size, 3)``.  Both are checked before any file is read;
+            in-memory datasets (CIFAR, Fashion-MNIST, digits) accept only their native size.
         **options: overrides for file datasets (``cropsize``, ``default_target_size``,
             ``randzoom_range``, ``randerase_prob``, ``mean``, ``std``, ``color_mode``).
 
@@ -125,28 +141,32 @@ def get_dataset(
     if not isinstance(name, str) or not name.strip():
         raise SemembedError(f"--dataset must name a dataset, received {name!r}")
     display = name
+    check_size_flags(target_size, crop_size)
     base, opts = _parse_suffixes(name.strip().lower())
     large = opts.pop("large", False)
 
     if base.startswith("cifar-") or base in ("fashion-mnist", "fashion_mnist", "fashionmnist", "digits"):
+        check_native_size(display, _native_size(base), target_size, crop_size)
         ids = coerce_class_ids(classes, int, display)
         if ids is not None and min(ids, default=0) < 0:
             raise SemembedError(f"dataset {display}: class ids must be non-negative integers")
         return _array_dataset(display, base, data_root, ids, opts)
 
-    def file_ds(lists, **kw):
-        merged = {**kw, **opts, **options}
-        return FileDataset(display, lists, strict=strict, **merged)
+    def file_ds(read, **kw):
+        # sizes are checked before ``read`` scans the data
+        merged = apply_size_flags(display, {**kw, **opts, **options}, target_size, crop_size,
+                                  zoom_given="randzoom_range" in options)
+        return FileDataset(display, read(), strict=strict, **merged)
 
     erase = dict(randerase_prob=0.5, randerase_params=K.RANDERASE_PARAMS)
     if base == "ilsvrc":
         if large:
             raise SemembedError(f"dataset {display}: ILSVRC takes no -large suffix (the reference fails on it)")
-        return file_ds(read_ilsvrc(_root(data_root, display), coerce_class_ids(classes, str, display)),
+        return file_ds(lambda: read_ilsvrc(_root(data_root, display), coerce_class_ids(classes, str, display)),
                        default_target_size=256, randzoom_range=(256, 480), mean=K.IMAGENET_MEAN, std=K.IMAGENET_STD)
     if base == "nab":
         zoom = None if large or "randzoom_range" in options else (256, 480)
-        return file_ds(read_nab(_root(data_root, display), coerce_class_ids(classes, int, display)),
+        return file_ds(lambda: read_nab(_root(data_root, display), coerce_class_ids(classes, int, display)),
                        cropsize=(224, 224), default_target_size=256, randzoom_range=zoom, mean=K.NAB_MEAN,
                        std=K.NAB_STD, **erase)
     if base == "cub" or base.startswith("cub-sub"):
@@ -162,29 +182,30 @@ def get_dataset(
             if n < 1:
                 raise SemembedError(f"dataset {display}: N in cub-subN must be positive")
             split, repeats = f"train_test_split_{n}.txt", max(30 // n, 1)
-        return file_ds(read_nab(_root(data_root, display), coerce_class_ids(classes, int, display), split_file=split),
+        return file_ds(lambda: read_nab(_root(data_root, display), coerce_class_ids(classes, int, display), split_file=split),
                        cropsize=(448, 448), default_target_size=512, randzoom_range=None, mean=K.CUB_MEAN,
                        std=K.CUB_STD, train_repeats=repeats, **erase)
     if base == "cars":
-        return file_ds(read_cars(_root(data_root, display), coerce_class_ids(classes, int, display)),
+        return file_ds(lambda: read_cars(_root(data_root, display), coerce_class_ids(classes, int, display)),
                        cropsize=(448, 448), default_target_size=512, mean=K.CARS_MEAN, std=K.CARS_STD, **erase)
     if base == "flowers":
-        return file_ds(read_flowers(_root(data_root, display), coerce_class_ids(classes, int, display)),
+        return file_ds(lambda: read_flowers(_root(data_root, display), coerce_class_ids(classes, int, display)),
                        cropsize=(448, 448), default_target_size=512, mean=K.FLOWERS_MEAN, std=K.FLOWERS_STD, **erase)
     if base == "inat" or base.startswith("inat_") or base == "inat2019":
         zoom = None if large or "randzoom_range" in options else (256, 480)
         ids = coerce_class_ids(classes, str, display)
         if base == "inat2019":
-            lists = read_inat(_root(data_root, display), "train2019.json", "val2019.json", None, ids)
+            files, sup = ("train2019.json", "val2019.json"), None
             mean, std = K.INAT2019_MEAN, K.INAT2019_STD
         else:
             sup = base[len("inat_"):] if base.startswith("inat_") else None
             if sup is not None and sup not in K.INAT2018_STATS:
                 raise SemembedError(f"dataset {display}: unknown iNaturalist super-category {sup!r}; known: "
                                     f"{', '.join(k for k in K.INAT2018_STATS if k)}")
-            lists = read_inat(_root(data_root, display), "train2018.json", "val2018.json", sup, ids)
+            files = ("train2018.json", "val2018.json")
             mean, std = K.INAT2018_STATS[sup]
-        return file_ds(lists, cropsize=(224, 224), default_target_size=256, randzoom_range=zoom, mean=mean, std=std)
+        return file_ds(lambda: read_inat(_root(data_root, display), *files, sup, ids), cropsize=(224, 224),
+                       default_target_size=256, randzoom_range=zoom, mean=mean, std=std)
     subdirs = {
         "mit67scenes": (dict(img_dir="Images", train_list="TrainImages.txt", test_list="TestImages.txt"),
                         K.MIT67_MEAN, K.MIT67_STD),
@@ -193,10 +214,10 @@ def get_dataset(
     }
     if base in subdirs:
         layout, mean, std = subdirs[base]
-        return file_ds(read_subdirectory(_root(data_root, display), coerce_class_ids(classes, str, display), **layout),
+        return file_ds(lambda: read_subdirectory(_root(data_root, display), coerce_class_ids(classes, str, display), **layout),
                        cropsize=(224, 224), default_target_size=256, mean=mean, std=std, **erase)
     if base in ("imagefolder", "image_folder", "image-folder"):
-        return file_ds(read_image_folder(_root(data_root, display), coerce_class_ids(classes, str, display)),
+        return file_ds(lambda: read_image_folder(_root(data_root, display), coerce_class_ids(classes, str, display)),
                        cropsize=(224, 224), default_target_size=256, mean=K.IMAGENET_MEAN, std=K.IMAGENET_STD)
     raise SemembedError(f"unknown dataset {display!r}; known: {', '.join(_BASE_NAMES)} "
                         "(file datasets accept the suffixes [-large][-ilsvrcmean|-caffe])")

@@ -16,6 +16,8 @@ class TrainConfig:
     task: str = "embedding"  # a registered task: embedding, classifier (softmax baseline), metric, ...
     dataset: str = "default"
     data_root: str | None = None
+    target_size: int | None = None  # shorter side before cropping (file datasets; None: the dataset's)
+    crop_size: int | None = None  # network input size (file datasets; None: the dataset's)
     embedding: str = "onehot"  # class-embedding file, or "onehot" (cosine loss)
     architecture: str = "simple"
     loss: str = "inv_corr"

@@ -29,17 +29,20 @@ class TrainResult:
     class_ids: list
 
 
-def load_targets(embedding: str, dataset_name: str, data_root: str | None):
-    """(class-embedding matrix, class id list, dataset) for ``--embedding FILE`` or ``onehot``."""
+def load_targets(embedding: str, dataset_name: str, data_root: str | None, **sizes):
+    """(class-embedding matrix, class id list, dataset) for ``--embedding FILE`` or ``onehot``.
+
+    ``sizes``: ``target_size`` / ``crop_size`` for :func:`semembed.data.get_dataset`.
+    """
     from semembed.data import get_dataset
 
     if embedding == "onehot":
-        ds = get_dataset(dataset_name, data_root)
+        ds = get_dataset(dataset_name, data_root, **sizes)
         return np.eye(ds.num_classes, dtype=np.float32), list(ds.classes), ds
     from semembed.class_embeddings import load_class_embedding
 
     emb = load_class_embedding(embedding)
-    ds = get_dataset(dataset_name, data_root, classes=list(emb.ind2label))
+    ds = get_dataset(dataset_name, data_root, classes=list(emb.ind2label), **sizes)
     if ds.num_classes != emb.num_classes:
         raise SemembedError(
             f"--embedding {embedding} has {emb.num_classes} classes but dataset {dataset_name} uses {ds.num_classes}"
@@ -81,7 +84,8 @@ def train(config: TrainConfig) -> TrainResult:
     task_cls = get_task(config.task)
     optimizer = config.optimizer_config()
     name, root = resolve_dataset(config)
-    targets, class_ids, ds = load_targets(config.embedding, name, root)
+    targets, class_ids, ds = load_targets(config.embedding, name, root, target_size=config.target_size,
+                                          crop_size=config.crop_size)
     replicas = strategy.num_replicas_in_sync
     if config.batch_size % replicas:
         raise SemembedError(f"--batch_size {config.batch_size} is not divisible by the {replicas} replicas")

@@ -117,3 +117,54 @@ def test_normalize_and_bgr():
     img = tf.constant([[[10.0, 20.0, 30.0]]])
     out = aug.normalize(img, tf.constant([1.0, 2.0, 3.0]), tf.constant([3.0, 6.0, 9.0]), bgr=True).numpy()
     np.testing.assert_allclose(out[0, 0], [(30 - 3) / 9, (20 - 2) / 6, (10 - 1) / 3])
+
+
+@pytest.mark.parametrize("size,crop", [((20, 27), (16, 16)), ((9, 30), (12, 8)), ((5, 6), (8, 7)), ((3, 2), (9, 8)),
+                                       ((1, 4), (3, 3))])
+def test_crop_indices_match_reflect_pad(size, crop):
+    """crop_indices == the positions tf.pad(REFLECT) + slice picks; any padding width is reflected (numpy 'reflect')."""
+    h, w = size
+    img = np.arange(h * w, dtype=np.float32).reshape(h, w, 1)
+    for i in range(6):
+        seed = None if i == 0 else _seed(i)
+        s_y, s_x = (None, None) if seed is None else aug.split_seed(seed, 2)
+        rows = aug.crop_indices(h, crop[0], s_y).numpy()
+        cols = aug.crop_indices(w, crop[1], s_x).numpy()
+        if crop[0] - h < h and crop[1] - w < w:  # within what TF's REFLECT pad supports
+            want = aug.crop_or_reflect_pad(tf.constant(img), crop[0], crop[1], seed).numpy()
+            np.testing.assert_array_equal(img[rows][:, cols], want)
+        for idx, n, c in ((rows, h, crop[0]), (cols, w, crop[1])):
+            assert idx.shape == (c,) and idx.min() >= 0 and idx.max() < n
+            if c > n:  # padded: numpy's reflect of the image around its first placed pixel
+                start = int(np.flatnonzero(idx == 0)[0]) if n > 1 else 0
+                ref = np.pad(np.arange(n), (start, c - n - start), mode="reflect") if n > 1 else np.zeros(c, int)
+                np.testing.assert_array_equal(idx, ref)
+
+
+@pytest.mark.parametrize("size,crop,bgr", [((40, 52), (24, 24), False), ((30, 22), (24, 16), True),
+                                           ((14, 12), (16, 16), False), ((6, 9), (4, 4), False)])
+def test_crop_flip_erase_equals_reference_order(size, crop, bgr):
+    """Computed on the crop only, bit-identical to normalise -> flip -> erase on the whole image -> crop."""
+    rng = np.random.default_rng(3)
+    img = tf.constant(rng.uniform(0, 255, size=size + (3,)).astype(np.float32))
+    mean = tf.constant([120.0, 110.0, 100.0])
+    std = tf.constant([60.0, 55.0, 70.0])
+    erased = 0
+    for i in range(40):
+        s_flip, s_erase, s_crop = aug.split_seed(_seed(i), 3)
+        x = aug.normalize(img, mean, std, bgr=bgr)
+        x = aug.random_hflip(x, s_flip)
+        full = aug.random_erase(x, s_erase, prob=0.7, mean=mean, std=std)
+        erased += int(not np.array_equal(full.numpy(), x.numpy()))
+        want = aug.crop_or_reflect_pad(full, crop[0], crop[1], s_crop).numpy()
+        got = aug.crop_flip_erase(img, crop[0], crop[1], mean=mean, std=std, bgr=bgr, crop_seed=s_crop,
+                                  flip_seed=s_flip, erase_seed=s_erase, erase_prob=0.7).numpy()
+        np.testing.assert_array_equal(got, want)
+    assert erased > 10
+    centre = aug.crop_flip_erase(img, crop[0], crop[1], mean=mean, std=std, bgr=bgr).numpy()
+    np.testing.assert_array_equal(centre, aug.crop_or_reflect_pad(aug.normalize(img, mean, std, bgr=bgr), *crop).numpy())
+
+
+def test_resize_to_same_size_is_identity():
+    img = tf.constant(np.random.default_rng(0).uniform(0, 255, size=(7, 9, 3)).astype(np.float32))
+    np.testing.assert_array_equal(aug.resize_shorter_side(img, tf.constant(7)).numpy(), img.numpy())
