@@ -30,6 +30,7 @@ SKIP = {
     "semembed demo": "trains two models (minutes); tests/training/test_demo.py runs the demo on a small budget",
     "--dataset CIFAR-100 --data_root /data/cifar-100-python": "needs the CIFAR-100 files and hours of training",
     "--dataset CUB --data_root /data/CUB_200_2011": "needs the CUB-200-2011 images",
+    "--data_root /data/tiny": "needs the user's image folder (tests/training/test_sizes_and_early_checks.py runs these flags)",
     "TF_CONFIG=": "needs a second machine (tests/training/test_distributed.py runs two workers on localhost)",
     "--labels test_labels.json": "needs the user's feature and label files (tests/evaluation/test_eval_cli.py runs these flags)",
     "from semembed.training import TrainConfig": "trains for 5 full Fashion-MNIST epochs (minutes)",
