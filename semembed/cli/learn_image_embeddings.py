@@ -8,7 +8,7 @@ import sys
 from semembed.cli._checks import add_size_flags, check_architecture, check_sizes
 from semembed.cli._common import reports_errors
 
-SCHEDULES = ["SGDR", "SGD", "CLR", "ResNet-Schedule"]
+SCHEDULES = ["SGDR", "SGD", "CLR", "ResNet-Schedule", "cosine"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,7 +38,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--cls_weight", type=float, default=0.0,
                    help="If > 0, add the classification head 'prob' and weight its cross-entropy by this (papers: 0.1).")
     g.add_argument("--cls_base", default=None, help="Name or index of the layer the classification head reads (default: the embedding output).")
-    g.add_argument("--lr_schedule", default="SGDR", choices=SCHEDULES, help="Learning-rate schedule.")
+    g.add_argument("--lr_schedule", default="SGDR", choices=SCHEDULES,
+                   help="Learning-rate schedule: the reference's four, or cosine (ours: per-step cosine decay from "
+                   "--cosine_max_lr to --cosine_min_lr over --epochs; suits short runs).")
     g.add_argument("--clipgrad", type=float, default=10.0, help="Clip the global gradient norm to this (0: off).")
     g.add_argument("--max_decay", type=float, default=0.0,
                    help="If > 0, decay the rate per step as lr/(1 + d*step) so the final rate is this fraction of the scheduled one.")
@@ -97,6 +99,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--clr_min_lr", type=float, default=1e-5, help="CLR: minimum learning rate.")
     g.add_argument("--clr_max_lr", type=float, default=0.1, help="CLR: maximum learning rate.")
     g.add_argument("--clr_step_len", type=int, default=12, help="CLR: half-cycle length in epochs.")
+    g.add_argument("--cosine_max_lr", type=float, default=d.schedule.cosine_max_lr, help="cosine: learning rate of the first step.")
+    g.add_argument("--cosine_min_lr", type=float, default=d.schedule.cosine_min_lr, help="cosine: learning rate of the last step.")
     g = p.add_argument_group("Output parameters")
     g.add_argument("--model_dump", default=None, help="Write the trained model: .keras, or legacy Keras-2 .h5.")
     g.add_argument("--weight_dump", default=None, help="Write the weights: .weights.h5 (Keras 3) or legacy .h5.")
@@ -119,7 +123,8 @@ def config_from_args(args: argparse.Namespace):
         name=args.lr_schedule, sgdr_base_len=args.sgdr_base_len, sgdr_mul=args.sgdr_mul, sgdr_max_lr=args.sgdr_max_lr,
         sgdr_min_lr=args.sgdr_min_lr, sgd_lr=args.sgd_lr, sgd_patience=args.sgd_patience, sgd_min_lr=args.sgd_min_lr,
         sgd_schedule=args.sgd_schedule, clr_min_lr=args.clr_min_lr, clr_max_lr=args.clr_max_lr,
-        clr_step_len=args.clr_step_len, max_decay=args.max_decay,
+        clr_step_len=args.clr_step_len, max_decay=args.max_decay, cosine_max_lr=args.cosine_max_lr,
+        cosine_min_lr=args.cosine_min_lr,
     )
     best_path = None
     if args.snapshot_best:

@@ -44,8 +44,30 @@ def list_datasets() -> list[str]:
 
 def default_dataset() -> tuple[str, str | None]:
     """(name, data_root) of the embedded default: Fashion-MNIST when its files are present, else digits."""
+    name, root, _ = choose_default_dataset(download=False)
+    return name, root
+
+
+def choose_default_dataset(download: bool = True, timeout: float = 20.0) -> tuple[str, str | None, str]:
+    """(name, data_root, why) of the demo's dataset.
+
+    Fashion-MNIST from Debian's ``dataset-fashion-mnist`` files or the Keras
+    cache; else, with ``download``, fetched through ``keras.datasets`` (with
+    its progress bar; ``timeout`` seconds per network operation); only then
+    scikit-learn's bundled digits.  ``why`` says which was used and why.
+    """
     root = memory.find_fashion_mnist(None, download=False)
-    return ("fashion-mnist", root) if root is not None else ("digits", None)
+    if root is not None:
+        source = "Debian's dataset-fashion-mnist" if root == memory.FASHION_MNIST_SYSTEM_DIR else "the Keras cache"
+        return "fashion-mnist", root, f"Fashion-MNIST from {source} in {root}"
+    if download:
+        error = memory.download_fashion_mnist(timeout)
+        root = memory.find_fashion_mnist(None, download=False)
+        if root is not None:
+            return "fashion-mnist", root, f"Fashion-MNIST, downloaded through keras.datasets to {root}"
+        return "digits", None, (f"scikit-learn's bundled digits: Fashion-MNIST is not installed and could not be "
+                                f"downloaded ({error}); apt-get install dataset-fashion-mnist, or allow the download")
+    return "digits", None, "scikit-learn's bundled digits: Fashion-MNIST is not installed"
 
 
 def _root(data_root: str | None, name: str) -> str:

@@ -114,6 +114,8 @@ def train(config: TrainConfig) -> TrainResult:
         steps = min(steps, config.max_steps_per_epoch)
     epochs = config.epochs or default_epochs(config.schedule)
     schedule_steps = max(ds.num_train // config.batch_size, 1)  # the reference's decay denominator
+    if config.schedule.name == "cosine":
+        schedule_steps = steps  # per step over the steps this run really takes
     schedule = LearningRateSchedule(config.schedule, schedule_steps, epochs)
 
     task = task_cls.from_config(config, ds, targets)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from semembed.errors import SemembedError
 
-SCHEDULES = ("SGDR", "SGD", "CLR", "ResNet-Schedule")
+SCHEDULES = ("SGDR", "SGD", "CLR", "ResNet-Schedule", "cosine")
 #: Keras 2's ReduceLROnPlateau: an epoch counts as an improvement only below best - 1e-4
 PLATEAU_MIN_DELTA = 1e-4
 
@@ -34,6 +34,8 @@ class ScheduleConfig:
     clr_max_lr: float = 0.1
     clr_step_len: int = 12
     max_decay: float = 0.0
+    cosine_max_lr: float = 0.1  # ours (not the reference's): per-step cosine decay over the whole run
+    cosine_min_lr: float = 0.0
 
 
 def sgdr_lr(epoch: int, base_len: int = 12, mul: int = 2, max_lr: float = 0.1, min_lr: float = 1e-6) -> float:
@@ -89,6 +91,17 @@ def clr_lr(step: int, steps_per_epoch: int, min_lr: float = 1e-5, max_lr: float 
     return min_lr + (max_lr - min_lr) * max(0.0, 1.0 - x)
 
 
+def cosine_lr(step: int, total_steps: int, max_lr: float = 0.1, min_lr: float = 0.0) -> float:
+    """Per-step cosine decay (Loshchilov & Hutter's annealing without restarts): max at step 0, min at the end.
+
+    lr = min + ½(max − min)(1 + cos(π·step/total)).  Unlike the reference's
+    per-epoch SGDR, whose last epoch of a cycle runs at ``min_lr`` throughout,
+    every step of a short run trains.
+    """
+    t = min(max(step, 0), total_steps) / max(total_steps, 1)
+    return min_lr + 0.5 * (max_lr - min_lr) * (1.0 + math.cos(math.pi * t))
+
+
 def resnet_lr(epoch: int) -> float:
     """ResNet-Schedule: 0.01 in epoch 0 (warm-up), 0.1 until 80, 0.01 until 120, then 0.001."""
     if epoch == 0:
@@ -131,6 +144,9 @@ class LearningRateSchedule:
             return step_schedule_lr(epoch, self._steps) if self._steps else self.plateau_lr
         if c.name == "CLR":
             return clr_lr(epoch * self.steps_per_epoch + step_in_epoch, self.steps_per_epoch, c.clr_min_lr, c.clr_max_lr, c.clr_step_len)
+        if c.name == "cosine":
+            return cosine_lr(epoch * self.steps_per_epoch + step_in_epoch, self.steps_per_epoch * self.epochs,
+                             c.cosine_max_lr, c.cosine_min_lr)
         return resnet_lr(epoch)
 
     def __call__(self, epoch: int, step_in_epoch: int, global_step: int) -> float:
@@ -166,4 +182,6 @@ def default_epochs(config: ScheduleConfig) -> int:
         return parse_sgd_schedule(config.sgd_schedule)[1] if config.sgd_schedule else 200
     if config.name == "CLR":
         return 240
+    if config.name == "cosine":
+        raise SemembedError("--lr_schedule cosine needs --epochs (it decays over the whole run)")
     return 164

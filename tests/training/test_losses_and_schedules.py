@@ -107,3 +107,18 @@ def test_max_decay():
         epoch = step // spe
         assert sched(epoch, step % spe, step) == pytest.approx(resnet_lr(epoch) / (1 + delta * step))
     assert sched(epochs, 0, total) == pytest.approx(m * resnet_lr(epochs))
+
+
+def test_cosine_per_step():
+    from semembed.training.schedules import cosine_lr
+
+    spe, epochs, hi, lo = 7, 3, 0.2, 0.001
+    sched = LearningRateSchedule(ScheduleConfig(name="cosine", cosine_max_lr=hi, cosine_min_lr=lo), spe, epochs)
+    total = spe * epochs
+    for step in range(total):
+        want = lo + (hi - lo) * (1 + math.cos(math.pi * step / total)) / 2
+        assert sched(step // spe, step % spe, step) == pytest.approx(want, abs=1e-15)
+    assert cosine_lr(0, total, hi, lo) == hi and cosine_lr(total, total, hi, lo) == pytest.approx(lo)
+    assert cosine_lr(total // 2, total - total % 2, hi, lo) == pytest.approx((hi + lo) / 2)
+    with pytest.raises(SemembedError, match="cosine needs --epochs"):
+        default_epochs(ScheduleConfig(name="cosine"))

@@ -108,6 +108,23 @@ def find_fashion_mnist(data_root: str | None = None, download: bool = True) -> s
                   fetch, "Fashion-MNIST")
 
 
+def download_fashion_mnist(timeout: float = 20.0) -> str | None:
+    """Fetch Fashion-MNIST through ``keras.datasets`` (progress bar) into the Keras cache; None or the error."""
+    import socket
+
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(timeout)
+    try:
+        import keras
+
+        keras.datasets.fashion_mnist.load_data()
+        return None
+    except Exception as exc:  # no network, refused, disk full, ...
+        return f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}"
+    finally:
+        socket.setdefaulttimeout(previous)
+
+
 def load_fashion_mnist(data_root: str | None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(x_train (N,28,28,1) uint8, y_train, x_test, y_test) from the IDX files."""
     root = find_fashion_mnist(data_root)
