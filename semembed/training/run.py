@@ -8,6 +8,7 @@ writes the requested dumps.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 
 import numpy as np
@@ -47,7 +48,36 @@ def load_targets(embedding: str, dataset_name: str, data_root: str | None, **siz
         raise SemembedError(
             f"--embedding {embedding} has {emb.num_classes} classes but dataset {dataset_name} uses {ds.num_classes}"
         )
+    check_class_overlap(embedding, dataset_name, data_root, ds, sizes)
     return emb.embedding.astype(np.float32), list(emb.ind2label), ds
+
+
+def _few(ids, n: int = 5) -> str:
+    ids = [repr(i) for i in ids]
+    return ", ".join(ids[:n]) + (f", ... ({len(ids)} in all)" if len(ids) > n else "")
+
+
+def check_class_overlap(embedding: str, dataset_name: str, data_root, ds, sizes: dict) -> None:
+    """No training image of any embedding class: error with ids of both sides; some classes empty: a warning."""
+    from semembed.data import get_dataset
+
+    present = np.zeros(ds.num_classes, bool)
+    present[np.unique(ds.train_labels)] = True
+    own = get_dataset(dataset_name, data_root, **sizes).classes
+    if not present.any():
+        raise SemembedError(
+            f"--embedding {embedding}: none of its classes has a training image in dataset {dataset_name}; "
+            f"the embedding's class ids are {_few(ds.classes)}, the dataset's {_few(own)} "
+            "(use an embedding computed for this dataset's classes, e.g. with --str_ids / --class_list)")
+    if not present.all():
+        missing = [c for c, p in zip(ds.classes, present) if not p]
+        print(f"warning: --embedding {embedding}: {len(missing)} of its {ds.num_classes} classes have no training "
+              f"image in dataset {dataset_name} and cannot be learned: {_few(missing, 10)}", file=sys.stderr)
+    wanted = {str(c) for c in ds.classes}
+    dropped = [c for c in own if str(c) not in wanted]
+    if dropped:
+        print(f"warning: dataset {dataset_name}: {len(dropped)} of its {len(own)} classes are not in --embedding "
+              f"{embedding}, their images are left out: {_few(dropped, 10)}", file=sys.stderr)
 
 
 def resolve_dataset(config: TrainConfig) -> tuple[str, str | None]:

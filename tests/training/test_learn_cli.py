@@ -220,3 +220,29 @@ def test_finetune_that_loads_nothing_is_an_error(tmp_path):
         f.create_group("unrelated").attrs["weight_names"] = []
     r = run(*BASE, "--embedding", "onehot", "--epochs", "1", "--finetune", tmp_path / "other.h5")
     assert r.returncode == 2 and "no layer of the file matches" in r.stderr, r.stderr[-2000:]
+
+
+def test_embedding_and_dataset_classes_are_checked_up_front(tmp_path):
+    from PIL import Image
+
+    from semembed.class_embeddings import compute_class_embedding, save_class_embedding
+
+    for split in ("train", "test"):
+        for c in ("cat", "cow", "dog"):
+            (tmp_path / "img" / split / c).mkdir(parents=True)
+            for i in range(2):
+                Image.new("RGB", (12, 12), (40 * i, 9, 0)).save(tmp_path / "img" / split / c / f"{i}.png")
+    (tmp_path / "h.txt").write_text("root a\nroot b\na cat\na dog\nb horse\n")
+    emb, _ = compute_class_embedding(load_hierarchy(tmp_path / "h.txt", str_ids=True))
+    save_class_embedding(emb, tmp_path / "partial.npz")
+    common = ["--dataset", "ImageFolder", "--data_root", tmp_path / "img", "--target_size", "12", "--crop_size", "12",
+              "--architecture", "simple-tiny", "--epochs", "1", "--batch_size", "4", "--no_progress"]
+    r = run(*common, "--embedding", tmp_path / "partial.npz")
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "1 of its 3 classes have no training image" in r.stderr and "'horse'" in r.stderr
+    assert "1 of its 3 classes are not in --embedding" in r.stderr and "'cow'" in r.stderr
+    digits = compute_class_embedding(load_hierarchy(DIGITS_TAXONOMY))[0]
+    save_class_embedding(digits, tmp_path / "ints.npz")
+    r = run(*common, "--embedding", tmp_path / "ints.npz")
+    assert r.returncode == 2 and "none of its classes has a training image" in r.stderr
+    assert "'0', '1'" in r.stderr and "'cat', 'cow', 'dog'" in r.stderr and "Traceback" not in r.stderr
