@@ -12,14 +12,13 @@ import keras
 import tensorflow as tf
 
 from semembed.training.step import regularization
-from semembed.training.task import Task
 from semembed.training.tasks import register_task
-from semembed.training.tasks.common import correct, labels_of, weights_of
+from semembed.training.tasks.common import PerSampleLossTask, correct
 
 
 @register_task("classifier")
 @dataclass
-class ClassifierTask(Task):
+class ClassifierTask(PerSampleLossTask):
     """Softmax cross-entropy on the architecture's classification network.
 
     Args:
@@ -63,17 +62,6 @@ class ClassifierTask(Task):
         for k in self.top_k:
             sums[f"top{k}_accuracy"] = correct(prob, labels, k)
         return ce_sum / global_size + reg / replicas, sums
-
-    def train_step(self, batch, step):
-        labels = labels_of(batch)
-        fn = lambda x, y, w, g: self.losses(self.model, x, y, w, g, True)  # noqa: E731
-        _, sums, _ = step.minimize("main", fn, batch["image"], labels, weights_of(batch), step.global_count(labels))
-        return sums
-
-    def eval_step(self, batch, step):
-        labels = labels_of(batch)
-        n = tf.cast(tf.shape(labels)[0], tf.float32)
-        return self.losses(self.model, batch["image"], labels, weights_of(batch), n, False)[1]
 
     def predict_step(self, batch):
         return self.model(batch["image"], training=False)

@@ -18,14 +18,13 @@ import tensorflow as tf
 
 from semembed.losses import ClassEmbeddingLoss, nearest_class_scores
 from semembed.training.step import regularization
-from semembed.training.task import Task
 from semembed.training.tasks import register_task
-from semembed.training.tasks.common import correct, labels_of, weights_of
+from semembed.training.tasks.common import PerSampleLossTask, correct
 
 
 @register_task("embedding")
 @dataclass
-class EmbeddingTask(Task):
+class EmbeddingTask(PerSampleLossTask):
     """Class-embedding regression (``--loss``) + optional softmax head (``--cls_weight``).
 
     Args:
@@ -100,18 +99,6 @@ class EmbeddingTask(Task):
         # summed over replicas and divided by the sample count: mean data loss + regularisation
         sums["loss"] = total + reg * n
         return total / global_size + reg / replicas, sums
-
-    # === Steps ===
-    def train_step(self, batch, step):
-        labels = labels_of(batch)
-        fn = lambda x, y, w, g: self.losses(self.model, x, y, w, g, True)  # noqa: E731
-        _, sums, _ = step.minimize("main", fn, batch["image"], labels, weights_of(batch), step.global_count(labels))
-        return sums
-
-    def eval_step(self, batch, step):
-        labels = labels_of(batch)
-        n = tf.cast(tf.shape(labels)[0], tf.float32)
-        return self.losses(self.model, batch["image"], labels, weights_of(batch), n, False)[1]
 
     def predict_step(self, batch):
         outputs = self.model(batch["image"], training=False)
