@@ -37,6 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "inv_corr without normalisation; softmax_corr: softmax output instead of normalisation.")
     g.add_argument("--cls_weight", type=float, default=0.0,
                    help="If > 0, add the classification head 'prob' and weight its cross-entropy by this (papers: 0.1).")
+    g.add_argument("--cls_lr_multiplier", type=float, default=d.cls_lr_multiplier,
+                   help="Learning-rate factor of the head's own layers (ReLU/BN/prob); 1/cls_weight lets them learn as "
+                   "with weight 1 while the network sees the cross-entropy at --cls_weight.")
     g.add_argument("--cls_base", default=None, help="Name or index of the layer the classification head reads (default: the embedding output).")
     g.add_argument("--lr_schedule", default="SGDR", choices=SCHEDULES,
                    help="Learning-rate schedule: the reference's four, or cosine (ours: per-step cosine decay from "
@@ -144,7 +147,7 @@ def config_from_args(args: argparse.Namespace):
         model_dump=args.model_dump, weight_dump=args.weight_dump, feature_dump=args.feature_dump,
         log_dir=args.log_dir, no_progress=args.no_progress, top_k_acc=tuple(args.top_k_acc), seed=args.seed,
         deterministic=args.deterministic, max_steps_per_epoch=args.max_steps_per_epoch, overwrite=args.overwrite,
-        task=args.task, optimizer=args.optimizer, momentum=args.momentum, weight_decay=args.weight_decay,
+        cls_lr_multiplier=args.cls_lr_multiplier, task=args.task, optimizer=args.optimizer, momentum=args.momentum, weight_decay=args.weight_decay,
         embedding_dim=args.embedding_dim, sample_weights=args.sample_weights, m_per_class=args.m_per_class,
         mixed_precision=args.mixed_precision, jit_compile=args.jit_compile,
     )

@@ -23,6 +23,7 @@ class TrainConfig:
     loss: str = "inv_corr"
     cls_weight: float = 0.0
     cls_base: str | None = None
+    cls_lr_multiplier: float = 1.0  # learning-rate factor of the prob head's own layers (ours; 1 = reference)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     clipgrad: float = 10.0
     nesterov: bool = False

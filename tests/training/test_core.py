@@ -145,3 +145,19 @@ def test_second_input_stream_is_zipped_and_repeated():
     trainer.fit(1)
     h = trainer.history[0]
     assert h["web_seen"] == pytest.approx(16 / 64) and h["web_label"] == pytest.approx(16 * 7 / 64)
+
+
+def test_head_learning_rate_multiplier_groups_only_the_head():
+    task = EmbeddingTask("simple-tiny", np.eye(4, dtype="float32"), cls_weight=0.1, input_shape=(8, 8, 1),
+                         head_lr_multiplier=10.0)
+    trainer = Trainer(task, tf.distribute.get_strategy(), None, None,
+                      LearningRateSchedule(ScheduleConfig(name="SGD", sgd_lr=0.1), 1, 1), 1, progress=False)
+    groups = trainer.optimizers["main"].groups
+    head = {v.path.split("/")[0] for v in groups[1].variables}
+    assert groups[1].lr_multiplier == 10.0 and "prob" in head and len(head) == 2  # prob + the head's BN
+    body = {v.path.split("/")[0] for v in groups[0].variables}
+    assert "embedding" in body and not head & body
+    assert len(groups[0].variables) + len(groups[1].variables) == len(trainer.model.trainable_variables)
+    trainer.set_learning_rate(0.05)
+    rates = [float(o.learning_rate.numpy()) for o in trainer.optimizers["main"].optimizers]
+    assert rates == pytest.approx([0.05, 0.5])

@@ -17,6 +17,7 @@ import numpy as np
 import tensorflow as tf
 
 from semembed.losses import ClassEmbeddingLoss, nearest_class_scores
+from semembed.training.optimizers import ParamGroup
 from semembed.training.step import regularization
 from semembed.training.tasks import register_task
 from semembed.training.tasks.common import PerSampleLossTask, correct
@@ -35,6 +36,10 @@ class EmbeddingTask(PerSampleLossTask):
         cls_base: layer the head reads (default: the embedding output).
         input_shape: network input (H, W, C).
         top_k: also count top-k nearest-class-embedding accuracy.
+        head_lr_multiplier: learning-rate factor of the head's own variables (its ReLU/BN/``prob``
+            layers; 1 as the reference).  The head's variables see only the cross-entropy, which
+            ``cls_weight`` scales down; ``1 / cls_weight`` lets them learn as with weight 1 while the
+            network still sees the cross-entropy at ``cls_weight``.
     """
 
     architecture: str
@@ -44,6 +49,7 @@ class EmbeddingTask(PerSampleLossTask):
     cls_base: str | None = None
     input_shape: tuple | None = None
     top_k: tuple[int, ...] = ()
+    head_lr_multiplier: float = 1.0
 
     warmup_layers = ("embedding", "prob")
 
@@ -51,7 +57,7 @@ class EmbeddingTask(PerSampleLossTask):
     def from_config(cls, config, dataset, targets):
         return cls(architecture=config.architecture, class_embeddings=targets, loss=config.loss,
                    cls_weight=config.cls_weight, cls_base=config.cls_base, input_shape=dataset.image_shape,
-                   top_k=tuple(config.top_k_acc))
+                   top_k=tuple(config.top_k_acc), head_lr_multiplier=config.cls_lr_multiplier)
 
     def __post_init__(self) -> None:
         self.metrics = ("accuracy", "embedding_loss") + tuple(f"top{k}_accuracy" for k in self.top_k) + (
@@ -75,6 +81,15 @@ class EmbeddingTask(PerSampleLossTask):
             num_classes=self.num_classes if self.with_head else None, cls_base=self.cls_base,
             input_shape=self.input_shape,
         )
+
+    def optimizer_groups(self, models):
+        model = self.model
+        if not self.with_head or self.head_lr_multiplier == 1.0:
+            return super().optimizer_groups(models)
+        body = {id(v) for v in keras.Model(model.inputs, model.outputs[0]).trainable_variables}
+        return {"main": [ParamGroup([v for v in model.trainable_variables if id(v) in body], name="network"),
+                         ParamGroup([v for v in model.trainable_variables if id(v) not in body],
+                                    self.head_lr_multiplier, name="head")]}
 
     # === Loss ===
     def losses(self, model, images, labels, weights, global_size, training: bool):
