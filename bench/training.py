@@ -114,6 +114,10 @@ def quality(epochs: int, steps: int | None, seeds: list[int]) -> None:
 
     emb, _ = compute_class_embedding(load_hierarchy(REPO / "hierarchies/fashion_mnist/fashion_mnist.parent-child.txt"))
     table = emb.embedding.astype("float32")
+    from semembed.taxonomy import ClassPairs
+
+    hierarchy = load_hierarchy(REPO / "hierarchies/fashion_mnist/fashion_mnist.parent-child.txt")
+    heights = ClassPairs(hierarchy, list(emb.ind2label)).lcs_heights()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         path = f"{tmp}/fashion.npz"
@@ -123,8 +127,15 @@ def quality(epochs: int, steps: int | None, seeds: list[int]) -> None:
                           schedule=ScheduleConfig(name="cosine", cosine_max_lr=0.05), no_progress=True,
                           max_steps_per_epoch=steps)
             t = time.perf_counter()
-            ours = train(TrainConfig(task="embedding", embedding=path, cls_weight=0.1, **common)).final
+            run = train(TrainConfig(task="embedding", embedding=path, cls_weight=0.1, **common))
+            ours = run.final
             t_ours = time.perf_counter() - t
+            pred = (run.features @ table.T).argmax(1)
+            wrong = pred != run.test_labels
+            sibling = heights[run.test_labels[wrong], pred[wrong]] == 1
+            print(f"quality seed {seed}: nearest-embedding errors {wrong.sum()}, of which {sibling.mean():.1%} between "
+                  f"siblings (LCA height 1); the head's errors {(run.probabilities.argmax(1) != run.test_labels).sum()}",
+                  flush=True)
             demo = train(TrainConfig(task="embedding", embedding=path, cls_weight=0.1, cls_lr_multiplier=10.0,
                                      **common)).final
             base = train(TrainConfig(task="classifier", embedding="onehot", **common)).final

@@ -1,10 +1,10 @@
-"""A new training method in ~30 lines: two models, two optimisers, alternating updates.
+"""A new training method in ~45 lines: two models, two optimisers, alternating updates.
 
 A linear ``probe`` is fitted to the backbone's detached features (optimiser
 ``probe``, 10x the learning rate), then the ``backbone`` is updated through
 the freshly updated probe (optimiser ``main``) - the shape of a discriminator
 step followed by a generator step.  Run it: ``python docs/example_task.py``
-(digits, a few seconds); ``python docs/example_task.py SNAPSHOT OUT.npz EPOCHS``
+(digits, a few seconds; the training loss falls epoch by epoch); ``python docs/example_task.py SNAPSHOT OUT.npz EPOCHS``
 resumes from / writes SNAPSHOT and saves the final weights to OUT.npz.
 """
 
@@ -24,6 +24,10 @@ class ProbeTask(Task):
     def __init__(self, input_shape, num_classes, dim=16):
         self.input_shape, self.num_classes, self.dim = input_shape, num_classes, dim
 
+    @classmethod
+    def from_config(cls, config, dataset, targets):  # for `learn_image_embeddings --task probe_example`
+        return cls(dataset.image_shape, dataset.num_classes)
+
     def build_models(self):
         inp = keras.Input(self.input_shape)
         x = keras.layers.Conv2D(8, 3, padding="same", activation="relu")(inp)
@@ -33,7 +37,7 @@ class ProbeTask(Task):
 
     def optimizer_groups(self, models):
         return {"main": [ParamGroup(models["backbone"].trainable_variables)],
-                "probe": [ParamGroup(models["probe"].trainable_variables, lr_multiplier=10.0)]}
+                "probe": [ParamGroup(models["probe"].trainable_variables, lr_multiplier=0.1)]}
 
     def train_step(self, batch, step):
         backbone, probe = self.models["backbone"], self.models["probe"]
@@ -62,7 +66,7 @@ class ProbeTask(Task):
         return {"loss": tf.reduce_sum(loss), "accuracy": correct(logits, y, 1), "count": n}
 
 
-def main(snapshot=None, out=None, epochs=4, steps=6):
+def main(snapshot=None, out=None, epochs=4, steps=20):
     import numpy as np
 
     from semembed.data import get_dataset
@@ -76,7 +80,7 @@ def main(snapshot=None, out=None, epochs=4, steps=6):
         ProbeTask(ds.image_shape, ds.num_classes), tf.distribute.get_strategy(),
         train_data=lambda epoch, ctx: ds.train_dataset(32, epoch=epoch, as_dict=True),
         val_data=lambda: ds.test_dataset(128, as_dict=True),
-        schedule=LearningRateSchedule(ScheduleConfig(name="SGD", sgd_lr=0.05), steps, epochs),
+        schedule=LearningRateSchedule(ScheduleConfig(name="SGD", sgd_lr=0.1), steps, epochs),
         steps_per_epoch=steps, optimizer={"main": OptimizerConfig("sgd"), "probe": OptimizerConfig("adam")},
         snapshot=snapshot, progress=False,
     )

@@ -26,9 +26,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="Dataset name (CIFAR-100, NAB, CUB, ILSVRC, iNat, Fashion-MNIST, ImageFolder, ...; see README). "
                    "'default' is the embedded demo dataset (Fashion-MNIST when installed, else scikit-learn's digits).")
     g.add_argument("--data_root", default=None, help="Root directory of the dataset (default: the dataset's standard location).")
-    g.add_argument("--embedding", required=True,
+    g.add_argument("--embedding", default=None,
                    help="Class-embedding file from compute_class_embedding (.pickle or .npz); its ind2label "
-                   "restricts and orders the classes. 'onehot' trains with one-hot targets (the cosine loss).")
+                   "restricts and orders the classes. 'onehot' trains with one-hot targets (the cosine loss). "
+                   "Required for --task embedding; optional for the other tasks (default there: all classes).%(default).0s")
     add_size_flags(g)
     g = p.add_argument_group("Training parameters")
     g.add_argument("--architecture", default="simple", help="Network architecture (simple, resnet-110-wfc, wrn-28-10, ...).")
@@ -119,6 +120,10 @@ def config_from_args(args: argparse.Namespace):
     """The run's :class:`TrainConfig`; cheap flags (names, sizes) are checked here, before any data is read."""
     check_architecture(args.architecture)
     check_sizes(args.target_size, args.crop_size)
+    from semembed.errors import SemembedError
+
+    if args.embedding is None and args.task.lower() == "embedding":
+        raise SemembedError("--task embedding needs --embedding FILE (from compute_class_embedding) or 'onehot'")
     from semembed.training.config import TrainConfig
     from semembed.training.schedules import ScheduleConfig
 
@@ -136,9 +141,9 @@ def config_from_args(args: argparse.Namespace):
         if not args.snapshot:
             raise SemembedError("--snapshot_best needs --snapshot (the best model goes to <snapshot>.best.keras)")
         best_path = args.snapshot + ".best.keras"
-    return TrainConfig(
+    config = TrainConfig(
         dataset=args.dataset, data_root=args.data_root, target_size=args.target_size, crop_size=args.crop_size,
-        embedding=args.embedding, architecture=args.architecture,
+        embedding=args.embedding or "onehot", architecture=args.architecture,
         loss=args.loss, cls_weight=args.cls_weight, cls_base=args.cls_base, schedule=schedule, clipgrad=args.clipgrad,
         nesterov=args.nesterov, epochs=args.epochs, initial_epoch=args.initial_epoch, batch_size=args.batch_size,
         val_batch_size=args.val_batch_size, snapshot=args.snapshot, snapshot_best=args.snapshot_best,
@@ -147,10 +152,13 @@ def config_from_args(args: argparse.Namespace):
         model_dump=args.model_dump, weight_dump=args.weight_dump, feature_dump=args.feature_dump,
         log_dir=args.log_dir, no_progress=args.no_progress, top_k_acc=tuple(args.top_k_acc), seed=args.seed,
         deterministic=args.deterministic, max_steps_per_epoch=args.max_steps_per_epoch, overwrite=args.overwrite,
-        cls_lr_multiplier=args.cls_lr_multiplier, task=args.task, optimizer=args.optimizer, momentum=args.momentum, weight_decay=args.weight_decay,
+        cls_lr_multiplier=args.cls_lr_multiplier, task=args.task.lower(), optimizer=args.optimizer,
+        momentum=args.momentum, weight_decay=args.weight_decay,
         embedding_dim=args.embedding_dim, sample_weights=args.sample_weights, m_per_class=args.m_per_class,
         mixed_precision=args.mixed_precision, jit_compile=args.jit_compile,
     )
+    config.check_flags_used()
+    return config
 
 
 @reports_errors

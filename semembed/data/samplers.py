@@ -53,6 +53,12 @@ class MPerClassSampler:
         if present < self.classes_per_batch:
             raise SemembedError(f"--m_per_class {self.m} with --batch_size {self.batch_size} needs "
                                 f"{self.classes_per_batch} classes per batch, the training set has {present}")
+        small = int((np.bincount(np.unique(labels, return_inverse=True)[1]) < self.m).sum())
+        if small:
+            import sys
+
+            print(f"warning: --m_per_class {self.m}: {small} classes have fewer than {self.m} training images; "
+                  "their images repeat within a batch (drawn with replacement)", file=sys.stderr)
         per_replica = self.batch_size // replicas
         if self.batch_size % replicas or per_replica % self.m:
             raise SemembedError(f"--batch_size {self.batch_size} over {replicas} replicas gives {per_replica} per "

@@ -33,21 +33,26 @@ class SampleWeights:
                 f"mean {w.mean():.4f}, {int((w == 0).sum())} with weight 0")
 
 
-def _rows(path: str) -> tuple[list[str], list[list[str]]]:
+def _rows(path: str) -> tuple[list[str], list[list[str]], list[int]]:
+    """(header, data rows, their 1-based line numbers in the file); blank lines skipped."""
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:
-            rows = list(csv.reader(f))
+            reader = csv.reader(f)
+            numbered = [(reader.line_num, r) for r in reader]
     except UnicodeDecodeError:
         raise SemembedError(f"--sample_weights {path}: not a UTF-8 text (CSV) file") from None
-    rows = [r for r in rows if any(c.strip() for c in r)]
-    if not rows:
+    except csv.Error as exc:
+        raise SemembedError(f"--sample_weights {path}: not a readable CSV file ({exc})") from None
+    numbered = [(n, r) for n, r in numbered if any(c.strip() for c in r)]
+    if not numbered:
         raise SemembedError(f"--sample_weights {path}: the file is empty")
-    return [c.strip().lower() for c in rows[0]], rows[1:]
+    header = [c.strip().lower() for c in numbered[0][1]]
+    return header, [r for _, r in numbered[1:]], [n for n, _ in numbered[1:]]
 
 
 def read_sample_weights(path: str, dataset, data_root: str | None = None) -> SampleWeights:
     """Weights for ``dataset``'s training images (see the module docstring)."""
-    header, rows = _rows(path)
+    header, rows, lines = _rows(path)
     if "weight" not in header or not ({"path", "index"} & set(header)):
         raise SemembedError(f"--sample_weights {path}: line 1 must be a header with the columns 'path' (or 'index') "
                             f"and 'weight'; found {header}")
@@ -61,41 +66,41 @@ def read_sample_weights(path: str, dataset, data_root: str | None = None) -> Sam
     idx = np.empty(len(rows), dtype=np.int64)
     values = np.empty(len(rows), dtype=np.float64)
     keys = []
-    for line, row in enumerate(rows, start=2):
+    for r, (line, row) in enumerate(zip(lines, rows)):
         if len(row) <= max(wcol, kcol):
             raise SemembedError(f"--sample_weights {path}, line {line}: expected {len(header)} columns, got {len(row)}")
         try:
-            values[line - 2] = float(row[wcol])
+            values[r] = float(row[wcol])
         except ValueError:
             raise SemembedError(f"--sample_weights {path}, line {line}: weight {row[wcol]!r} is not a number") from None
         keys.append(row[kcol].strip())
-    bad = np.flatnonzero(~np.isfinite(values) | (values < 0))
+    bad = np.flatnonzero(~np.isfinite(values) | (values < 0) | (values > np.finfo(np.float32).max))
     if bad.size:
-        raise SemembedError(f"--sample_weights {path}, line {bad[0] + 2}: weight {values[bad[0]]} must be finite and >= 0")
+        raise SemembedError(f"--sample_weights {path}, line {lines[bad[0]]}: weight {values[bad[0]]} must be finite, "
+                            ">= 0 and fit float32")
     if by_path:
         root = data_root or ""
-        train = np.array([os.path.normpath(os.path.abspath(p)) for p in dataset.train_files])
-        wanted = np.array([os.path.normpath(os.path.abspath(k if os.path.isabs(k) else os.path.join(root, k)))
-                           for k in keys])
+        train = np.array([os.path.realpath(p) for p in dataset.train_files])
+        wanted = np.array([os.path.realpath(k if os.path.isabs(k) else os.path.join(root, k)) for k in keys])
         order = np.argsort(train)
         pos = np.searchsorted(train[order], wanted)
         pos = np.minimum(pos, len(train) - 1)
         found = train[order][pos] == wanted
         idx = order[pos]
     else:
-        try:
-            idx = np.array([int(k) for k in keys], dtype=np.int64)
-        except ValueError:
-            raise SemembedError(f"--sample_weights {path}: the 'index' column must hold integers") from None
+        for line, k in zip(lines, keys):
+            if not k.lstrip("-").isdigit():
+                raise SemembedError(f"--sample_weights {path}, line {line}: index {k!r} is not an integer")
+        idx = np.array([int(k) for k in keys], dtype=np.int64)
         found = (idx >= 0) & (idx < n)
     if not found.all():
         first = np.flatnonzero(~found)
-        raise SemembedError(f"--sample_weights {path}, line {first[0] + 2}: {keys[first[0]]!r} is not a training image "
+        raise SemembedError(f"--sample_weights {path}, line {lines[first[0]]}: {keys[first[0]]!r} is not a training image "
                             f"of dataset {dataset.name} ({len(first)} such rows)")
     uniq, counts = np.unique(idx, return_counts=True)
     if (counts > 1).any():
         dup = np.flatnonzero(idx == uniq[counts > 1][0])
-        raise SemembedError(f"--sample_weights {path}, lines {dup[0] + 2} and {dup[1] + 2}: the same image twice")
+        raise SemembedError(f"--sample_weights {path}, lines {lines[dup[0]]} and {lines[dup[1]]}: the same image twice")
     weights = np.ones(n, dtype=np.float32)
     weights[idx] = values
     return SampleWeights(weights, n - len(idx))

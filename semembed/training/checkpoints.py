@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import zipfile
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -35,6 +36,7 @@ class TrainingState:
     best: float | None = None
     history: list = field(default_factory=list)
     phase: str = "main"  # "warmup" while --finetune_init epochs run
+    signature: dict = field(default_factory=dict)  # what must not change on resume (task, targets, batch, ...)
 
 
 def _value(v) -> np.ndarray:
@@ -66,25 +68,36 @@ def is_snapshot(path: str) -> bool:
     try:
         with np.load(path, allow_pickle=False) as z:
             return "meta" in z.files
-    except (OSError, ValueError):
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError):
         return False
 
 
+HINT = "was it written with another --task/--architecture/--loss/--cls_weight/--optimizer?"
+
+
 def _assign(path: str, what: str, variables: list, values: list) -> None:
-    if len(values) != len(variables) or any(tuple(a.shape) != tuple(v.shape) for a, v in zip(values, variables)):
-        raise SemembedError(
-            f"--snapshot {path}: its {len(values)} {what} variables do not fit the {len(variables)} of the run "
-            "being started; was it written with another --task/--architecture/--loss/--cls_weight/--optimizer?"
-        )
+    if len(values) != len(variables):
+        raise SemembedError(f"--snapshot {path}: it holds {len(values)} {what} variables, the run being started "
+                            f"has {len(variables)}; {HINT}")
+    for i, (a, v) in enumerate(zip(values, variables)):
+        if tuple(a.shape) != tuple(v.shape):
+            raise SemembedError(f"--snapshot {path}: {what} variable {i} ({v.path}) has shape {tuple(v.shape)} in the "
+                                f"run being started but {tuple(a.shape)} in the snapshot; {HINT}")
     for var, value in zip(variables, values):
         var.assign(value)
 
 
-def load_snapshot(path: str, models: dict, optimizers: dict, extra: list | None = None) -> TrainingState:
-    """Restore a snapshot written by :func:`save_snapshot` into freshly built models/optimisers."""
+def load_snapshot(path: str, models: dict, optimizers: dict, extra: list | None = None,
+                  signature: dict | None = None) -> TrainingState:
+    """Restore a snapshot written by :func:`save_snapshot` into freshly built models/optimisers.
+
+    ``signature``: what the snapshot's run must share with this one (see :func:`check_signature`).
+    """
     try:
         with np.load(path, allow_pickle=False) as z:
             meta = json.loads(bytes(z["meta"]).decode("utf-8"))
+            if signature:
+                check_signature(path, meta.get("state", {}).get("signature", {}), signature)
             fmt = meta.get("format")
             if fmt == FORMAT_V1:
                 model = next(iter(models.values()))
@@ -105,9 +118,18 @@ def load_snapshot(path: str, models: dict, optimizers: dict, extra: list | None 
             for oi, (o, opt) in enumerate(zip(meta["optimizers"], optimizers.values())):
                 _assign(path, f"optimizer {o['name']!r}", opt.state_variables, [z[f"o{oi}_{i}"] for i in range(o["n"])])
             _assign(path, "task state", list(extra or []), [z[f"x{i}"] for i in range(meta.get("n_extra", 0))])
-    except (OSError, ValueError, KeyError) as exc:
-        raise SemembedError(f"--snapshot {path}: not a readable semembed snapshot ({exc})") from None
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as exc:
+        raise SemembedError(f"--snapshot {path}: not a readable semembed snapshot ({type(exc).__name__}: {exc})") from None
     return TrainingState(**meta["state"])
+
+
+def check_signature(path: str, saved: dict, current: dict) -> None:
+    """Refuse to resume a snapshot whose run differs in what ``current`` records (task, targets, batch size, ...)."""
+    diffs = [f"{k}: {saved[k]!r} in the snapshot, {current[k]!r} now" for k in current
+             if k in saved and saved[k] != current[k]]
+    if diffs:
+        raise SemembedError(f"--snapshot {path} was written by another run; resume with the same command, or start "
+                            f"afresh with another --snapshot. Differences: " + "; ".join(diffs))
 
 
 def snapshot_exists(path: str | None) -> bool:

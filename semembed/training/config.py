@@ -59,6 +59,22 @@ class TrainConfig:
     max_steps_per_epoch: int | None = None  # cap (quick experiments and tests)
     overwrite: bool = False
 
+    def check_flags_used(self) -> None:
+        """Refuse a flag the chosen task or optimizer would ignore (given = differs from the default)."""
+        from semembed.errors import SemembedError
+
+        default = TrainConfig()
+        unused = dict(UNUSED_BY_TASK.get(self.task, {}))
+        if self.optimizer != "sgd":
+            unused.update({"momentum": f"--optimizer {self.optimizer} (SGD only)",
+                           "nesterov": f"--optimizer {self.optimizer} (SGD only)"})
+        if self.cls_weight <= 0 and self.task == "embedding":
+            unused.update({"cls_base": "without --cls_weight > 0 (no head)",
+                           "cls_lr_multiplier": "without --cls_weight > 0 (no head)"})
+        given = [(field, why) for field, why in unused.items() if getattr(self, field) != getattr(default, field)]
+        if given:
+            raise SemembedError("; ".join(f"--{f} is not used by {why}" for f, why in given))
+
     def optimizer_config(self):
         """The :class:`~semembed.training.optimizers.OptimizerConfig` these flags describe."""
         from semembed.training.optimizers import OptimizerConfig
@@ -68,3 +84,12 @@ class TrainConfig:
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
+
+
+#: TrainConfig fields each built-in task ignores (a task not listed here is not checked)
+_HEAD = ("cls_weight", "cls_base", "cls_lr_multiplier")
+UNUSED_BY_TASK = {
+    "embedding": {"embedding_dim": "--task embedding (the class embedding sets the size)"},
+    "classifier": {f: "--task classifier" for f in ("loss", "embedding_dim") + _HEAD},
+    "metric": {f: "--task metric" for f in ("loss", "top_k_acc") + _HEAD},
+}

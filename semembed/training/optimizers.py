@@ -24,6 +24,7 @@ handed to it, so it skips non-finite steps and adapts the scale as usual.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Sequence
 
@@ -68,8 +69,13 @@ class OptimizerConfig:
             self.decay = "decoupled" if self.name == "adamw" else "l2"
         if self.decay not in DECAY_MODES:
             raise SemembedError(f"weight decay mode {self.decay!r}: expected one of {', '.join(DECAY_MODES)}")
-        if self.weight_decay < 0:
-            raise SemembedError(f"--weight_decay must be >= 0, got {self.weight_decay}")
+        if not (self.weight_decay >= 0 and math.isfinite(self.weight_decay)):
+            raise SemembedError(f"--weight_decay must be finite and >= 0, got {self.weight_decay}")
+        if not 0 <= self.momentum < 1:
+            raise SemembedError(f"--momentum must be in [0, 1), got {self.momentum}")
+        for name in ("beta_1", "beta_2"):
+            if not 0 <= getattr(self, name) < 1:
+                raise SemembedError(f"{name} must be in [0, 1), got {getattr(self, name)}")
 
 
 @dataclass

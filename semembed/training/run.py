@@ -93,6 +93,7 @@ def train(config: TrainConfig) -> TrainResult:
     for path in (config.model_dump, config.weight_dump, config.feature_dump):
         if path:
             check_overwrite(path, config.overwrite)
+    config.check_flags_used()
     if config.cls_weight < 0:
         raise SemembedError(f"--cls_weight must be >= 0, got {config.cls_weight}")
     if config.snapshot_best and not config.snapshot_best_path:
@@ -161,6 +162,7 @@ def train(config: TrainConfig) -> TrainResult:
         jit_compile=config.jit_compile, snapshot=config.snapshot,
         snapshot_best=config.snapshot_best, snapshot_best_path=config.snapshot_best_path,
         log_dir=config.log_dir, progress=not config.no_progress, chief=is_chief(strategy),
+        signature=run_signature(config, targets, class_ids),
     )
     resumed = trainer.restore(config.initial_epoch)
     if resumed:
@@ -201,6 +203,17 @@ def train(config: TrainConfig) -> TrainResult:
         if config.feature_dump:
             save_features(features, config.feature_dump, labels=test_labels, overwrite=config.overwrite)
     return TrainResult(trainer.model, trainer.history, final, features, probs, test_labels, class_ids)
+
+
+def run_signature(config: TrainConfig, targets: np.ndarray, class_ids: list) -> dict:
+    """What a snapshot's run must share with the run resuming it (checked on resume)."""
+    import hashlib
+
+    digest = hashlib.sha256(np.ascontiguousarray(targets, dtype=np.float32).tobytes())
+    digest.update(repr([str(c) for c in class_ids]).encode("utf-8"))
+    return {"task": config.task, "dataset": config.dataset, "class_embedding": digest.hexdigest()[:16],
+            "batch_size": config.batch_size, "seed": config.seed, "lr_schedule": config.schedule.name,
+            "m_per_class": config.m_per_class, "sample_weights": config.sample_weights}
 
 
 def _warmup_variables(model, task) -> list:

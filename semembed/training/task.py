@@ -43,6 +43,20 @@ class Task:
 
     models: dict
 
+    @classmethod
+    def from_config(cls, config, dataset, targets) -> "Task":
+        """The task for a command-line run (``--task name``).
+
+        Args:
+            config: the :class:`~semembed.training.config.TrainConfig`.
+            dataset: the :class:`~semembed.data.ImageDataset` (``image_shape``, ``num_classes``, ...).
+            targets: ``(num_classes, dim)`` class embeddings (one-hot for ``--embedding onehot``).
+        """
+        from semembed.errors import SemembedError
+
+        raise SemembedError(f"task {cls.name!r} cannot be built from the command line: "
+                            f"{cls.__name__} defines no from_config(config, dataset, targets)")
+
     # === Models and optimisers ===
     def build_models(self) -> dict[str, keras.Model]:
         """Named models, built inside the strategy scope (default: ``{"model": self.build_model()}``)."""

@@ -24,7 +24,13 @@ import keras
 import tensorflow as tf
 
 from semembed.errors import SemembedError
-from semembed.training.checkpoints import TrainingState, is_snapshot, load_snapshot, save_snapshot, snapshot_exists
+from semembed.training.checkpoints import (
+    TrainingState,
+    is_snapshot,
+    load_snapshot,
+    save_snapshot,
+    snapshot_exists,
+)
 from semembed.training.optimizers import OptimizerConfig, build_optimizer_set
 from semembed.training.schedules import LearningRateSchedule
 from semembed.training.step import StepContext
@@ -81,6 +87,7 @@ class Trainer:
     progress: bool = True
     chief: bool = True
     history: list = field(default_factory=list)
+    signature: dict = field(default_factory=dict)  # what a resumed run must share with this one
 
     def __post_init__(self) -> None:
         if self.mixed_precision not in PRECISION_POLICIES:
@@ -105,7 +112,7 @@ class Trainer:
                     raise SemembedError(f"no optimizer configuration for the task's optimizer {name!r}")
                 self.optimizers[name] = build_optimizer_set(name, cfg, groups, loss_scale=policy == "mixed_float16")
         self.step_context = StepContext(self.optimizers, self.models, jit_compile=self.jit_compile)
-        self.state = TrainingState()
+        self.state = TrainingState(signature=dict(self.signature))
         self._writer = tf.summary.create_file_writer(self.log_dir) if (self.log_dir and self.chief) else None
         self._step_fns: dict = {}
         self._eval_fn = None
@@ -137,14 +144,16 @@ class Trainer:
             load_weights_strict(self.model, self.snapshot)
             self.state.epoch = initial_epoch
             if self.chief:
-                print(f"{self.snapshot} is a Keras-2 weight file: it is read, not overwritten; "
+                print(f"{self.snapshot} is a weight file, not a semembed snapshot: it is read, not overwritten; "
                       f"the snapshots of this run go to {self._snapshot_write}")
             return True
         self._load(self.snapshot)
         return True
 
     def _load(self, path: str) -> None:
-        self.state = load_snapshot(path, self.models, self.optimizers, self.task.state_variables())
+        state = load_snapshot(path, self.models, self.optimizers, self.task.state_variables(), self.signature)
+        state.signature = dict(self.signature)
+        self.state = state
         if self.state.schedule:
             self.schedule.load_state(self.state.schedule)
         self.history = list(self.state.history)

@@ -84,6 +84,13 @@ def test_sample_weights_by_path_and_index(folder, tmp_path):
     (tmp_path / "i.csv").write_text("\ufeffindex,weight\n0,2\n5,0\n")
     sw = read_sample_weights(str(tmp_path / "i.csv"), digits)
     assert sw.weights[0] == 2 and sw.weights[5] == 0 and sw.weights.sum() == digits.num_train - 2 + 2
+    (tmp_path / "f.csv").write_text("index,weight\n0,1\n1.5,1\n")
+    with pytest.raises(SemembedError, match=r"line 3: index '1.5' is not an integer"):
+        read_sample_weights(str(tmp_path / "f.csv"), digits)
+    link = tmp_path / "link"
+    link.symlink_to(folder)  # absolute paths through the real folder, data_root through a symlink
+    sw = read_sample_weights(str(tmp_path / "w.csv"), get_dataset("imagefolder", str(link)), str(link))
+    assert (sw.weights == 0).sum() == 1
 
 
 @pytest.mark.parametrize("text,message", [
@@ -93,6 +100,8 @@ def test_sample_weights_by_path_and_index(folder, tmp_path):
     ("path,weight\ntrain/cat/0.png,1\ntrain/cow/1.png,1\n", r"line 3: 'train/cow/1.png' is not a training image"),
     ("path,weight\ntrain/cat/0.png,1\ntrain/cat/0.png,1\n", "lines 2 and 3: the same image twice"),
     ("", "empty"),
+    ("path,weight\n\n\ntrain/cat/0.png,1\n\ntrain/cat/1.png,x\n", r"line 6: weight 'x'"),  # blank lines counted
+    ("path,weight\ntrain/cat/0.png,1e39\n", r"line 2: weight 1e\+39 must be finite, >= 0 and fit float32"),
 ])
 def test_sample_weights_errors_name_the_line(folder, tmp_path, text, message):
     ds = get_dataset("imagefolder", str(folder))

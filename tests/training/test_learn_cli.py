@@ -246,3 +246,40 @@ def test_embedding_and_dataset_classes_are_checked_up_front(tmp_path):
     r = run(*common, "--embedding", tmp_path / "ints.npz")
     assert r.returncode == 2 and "none of its classes has a training image" in r.stderr
     assert "'0', '1'" in r.stderr and "'cat', 'cow', 'dog'" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_snapshot_of_another_run_is_refused(tmp_path, digits_embedding):
+    snap = tmp_path / "s.npz"
+    first = run(*BASE, "--embedding", "onehot", "--epochs", "1", "--snapshot", snap)
+    assert first.returncode == 0, first.stderr[-2000:]
+    for args, diff in ((["--task", "classifier"], "task: 'embedding' in the snapshot, 'classifier' now"),
+                       (["--embedding", digits_embedding], "class_embedding:"),
+                       (["--batch_size", "64"], "batch_size: 32 in the snapshot, 64 now")):
+        argv = [*BASE, "--embedding", "onehot", "--epochs", "2", "--snapshot", snap, *args]
+        r = run(*argv)
+        assert r.returncode == 2 and "was written by another run" in r.stderr and diff in r.stderr, r.stderr[-2000:]
+    (tmp_path / "cut.npz").write_bytes(snap.read_bytes()[:1000])
+    r = run(*BASE, "--embedding", "onehot", "--epochs", "2", "--snapshot", tmp_path / "cut.npz")
+    assert r.returncode == 2 and "Traceback" not in r.stderr and "error:" in r.stderr, r.stderr[-2000:]
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--task", "classifier", "--loss", "mse"], "--loss is not used by --task classifier"),
+    (["--task", "classifier", "--cls_weight", "0.1"], "--cls_weight is not used by --task classifier"),
+    (["--embedding_dim", "64"], "--embedding_dim is not used by --task embedding"),
+    (["--task", "metric", "--top_k_acc", "3"], "--top_k_acc is not used by --task metric"),
+    (["--optimizer", "adam", "--momentum", "0.5"], "--momentum is not used by --optimizer adam"),
+    (["--cls_base", "avg_pool"], "--cls_base is not used by without --cls_weight"),
+    (["--momentum", "1.5"], "--momentum must be in [0, 1)"),
+    (["--weight_decay", "nan"], "--weight_decay must be finite"),
+])
+def test_flags_the_run_would_ignore_are_refused(args, message):
+    r = run("--dataset", "digits", "--embedding", "onehot", "--no_progress", *args)
+    assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr, r.stderr[-2000:]
+
+
+def test_embedding_is_required_only_by_the_embedding_task(tmp_path):
+    r = run("--dataset", "digits", "--no_progress")
+    assert r.returncode == 2 and "--task embedding needs --embedding" in r.stderr
+    r = run(*BASE, "--task", "Classifier", "--epochs", "1")  # task names are case-insensitive
+    assert r.returncode == 0, r.stderr[-2000:]

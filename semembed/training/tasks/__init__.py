@@ -5,7 +5,8 @@
 ['classifier', 'embedding']
 
 A new method: a module here with a :class:`~semembed.training.task.Task`
-subclass decorated with ``@register_task("name")``, imported below.
+subclass decorated with ``@register_task("name")``; every module of this
+package is imported when the registry is first used, so the file is all it takes.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ _TASKS: dict[str, type] = {}
 
 def register_task(name: str):
     """Class decorator: make a Task available as ``--task name``."""
+
+    name = name.lower()
 
     def wrap(cls):
         if name in _TASKS and _TASKS[name] is not cls:
@@ -31,7 +34,7 @@ def register_task(name: str):
 def get_task(name: str) -> type:
     """The Task class registered as ``name``."""
     try:
-        return _TASKS[name]
+        return _TASKS[name.lower()]
     except KeyError:
         raise SemembedError(f"unknown task {name!r}; known: {', '.join(sorted(_TASKS))}") from None
 
@@ -40,7 +43,15 @@ def list_tasks() -> list[str]:
     return sorted(_TASKS)
 
 
-# the built-in methods register themselves on import
-from semembed.training.tasks import classifier, embedding, metric  # noqa: E402,F401
+def _import_all() -> None:
+    """Import every module of this package: each registers its tasks."""
+    import importlib
+    import pkgutil
+
+    for info in pkgutil.iter_modules(__path__):
+        importlib.import_module(f"{__name__}.{info.name}")
+
+
+_import_all()
 
 __all__ = ["get_task", "list_tasks", "register_task"]
