@@ -39,3 +39,38 @@ def script_env() -> dict:
     env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     return env
+
+
+def run_script(script, *args, timeout: int = 300):
+    """Run a Python script (a program of ours) in a subprocess; returns the CompletedProcess."""
+    import subprocess
+
+    return subprocess.run([sys.executable, str(script), *map(str, args)], capture_output=True, text=True,
+                          env=script_env(), timeout=timeout)
+
+
+def kill_after_epoch(cmd: list, snapshot: Path, epoch: int = 2, timeout: float = 240) -> int:
+    """Start ``cmd``, SIGKILL it once ``snapshot`` records ``epoch`` finished epochs; returns the epoch it had."""
+    import json
+    import signal
+    import subprocess
+    import time
+
+    import numpy as np
+
+    proc = subprocess.Popen(cmd, env=script_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline, seen = time.time() + timeout, 0
+    while time.time() < deadline and proc.poll() is None:
+        if snapshot.exists():
+            try:
+                with np.load(snapshot) as z:
+                    seen = json.loads(bytes(z["meta"]).decode())["state"]["epoch"]
+            except (OSError, ValueError, KeyError):
+                pass  # being replaced right now
+            if seen >= epoch:
+                break
+        time.sleep(0.02)
+    assert proc.poll() is None, "run finished before it could be killed"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    return seen

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from semembed.class_embeddings import load_class_embedding
-from tests.conftest import REPO, script_env
+from tests.conftest import REPO, run_script, script_env
 
 LEARN = str(REPO / "scripts" / "learn_image_embeddings.py")
 EVALUATE = str(REPO / "scripts" / "evaluate_classification_accuracy.py")
@@ -27,9 +27,7 @@ TRAIN = ["--dataset", "digits", "--embedding", EMBEDDING, "--architecture", "sim
          "--sgd_lr", "0.05", "--seed", "3", "--no_progress"]
 
 
-def run(script, *args, timeout=300):
-    return subprocess.run([sys.executable, script, *map(str, args)], capture_output=True, text=True,
-                          env=script_env(), timeout=timeout)
+run = run_script
 
 
 @pytest.fixture(scope="module")

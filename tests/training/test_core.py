@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
-import time
 
 import keras
 import numpy as np
@@ -21,7 +18,7 @@ from semembed.training.schedules import LearningRateSchedule, ScheduleConfig
 from semembed.training.tasks import get_task, list_tasks
 from semembed.training.tasks.embedding import EmbeddingTask
 from semembed.training.trainer import Trainer
-from tests.conftest import REPO, script_env
+from tests.conftest import REPO, kill_after_epoch, script_env
 
 EXAMPLE = str(REPO / "docs" / "example_task.py")
 
@@ -83,21 +80,7 @@ def test_two_model_two_optimizer_task_resumes_bit_identically(tmp_path):
     assert full.returncode == 0, full.stderr[-3000:]
     snap = tmp_path / "snap.npz"
     cmd = [sys.executable, EXAMPLE, str(snap), str(tmp_path / "resumed.npz"), "10"]
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline, epoch = time.time() + 240, 0
-    while time.time() < deadline and proc.poll() is None:
-        if snap.exists():
-            try:
-                with np.load(snap) as z:
-                    epoch = json.loads(bytes(z["meta"]).decode())["state"]["epoch"]
-            except (OSError, ValueError, KeyError):
-                pass
-            if epoch >= 2:
-                break
-        time.sleep(0.02)
-    assert proc.poll() is None, "run finished before it could be killed"
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
+    epoch = kill_after_epoch(cmd, snap)
     assert 2 <= epoch < 10
     with np.load(snap) as z:
         meta = json.loads(bytes(z["meta"]).decode())

@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
 import pickle
-import signal
 import subprocess
 import sys
-import time
 
 import h5py
 import numpy as np
@@ -16,7 +13,7 @@ import pytest
 
 from semembed.class_embeddings import compute_class_embedding, save_class_embedding
 from semembed.taxonomy import load_hierarchy
-from tests.conftest import REPO, script_env
+from tests.conftest import REPO, kill_after_epoch, script_env
 
 SCRIPT = str(REPO / "scripts" / "learn_image_embeddings.py")
 DIGITS_TAXONOMY = REPO / "hierarchies" / "digits" / "digits.parent-child.txt"
@@ -81,19 +78,7 @@ def test_resume_after_sigkill_equals_uninterrupted(tmp_path, digits_embedding):
     snap = tmp_path / "snap.npz"
     cmd = [sys.executable, SCRIPT, *map(str, common), "--snapshot", str(snap),
            "--feature_dump", str(tmp_path / "res.npz"), "--weight_dump", str(tmp_path / "res.weights.h5")]
-    proc = subprocess.Popen(cmd, env=script_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 240
-    epoch = 0
-    while time.time() < deadline and proc.poll() is None:
-        if snap.exists():
-            with np.load(snap) as z:
-                epoch = json.loads(bytes(z["meta"]).decode())["state"]["epoch"]
-            if epoch >= 2:
-                break
-        time.sleep(0.05)
-    assert proc.poll() is None, "run finished before it could be killed"
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
+    epoch = kill_after_epoch(cmd, snap)
     assert 2 <= epoch < 4 and not (tmp_path / "res.npz").exists()
 
     resumed = subprocess.run(cmd, env=script_env(), capture_output=True, text=True, timeout=300)

@@ -10,15 +10,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.conftest import REPO, script_env
+from tests.conftest import REPO, run_script, script_env
 
 LEARN = str(REPO / "scripts" / "learn_image_embeddings.py")
 EVAL = str(REPO / "scripts" / "evaluate_classification_accuracy.py")
 
 
-def run(script, *args, timeout=300):
-    return subprocess.run([sys.executable, script, *map(str, args)], capture_output=True, text=True,
-                          env=script_env(), timeout=timeout)
+run = run_script
 
 
 @pytest.fixture(scope="module")
