@@ -19,7 +19,7 @@ import keras
 from keras import ops
 
 from semembed.errors import SemembedError
-from semembed.losses.metric.common import build_context, compute_dtype
+from semembed.losses.metric.common import build_context
 from semembed.losses.metric.distances import get_distance
 from semembed.losses.metric.miners import get_miner
 from semembed.losses.metric.reducers import get_reducer
@@ -126,7 +126,7 @@ class ProxyLoss(keras.layers.Layer):
         return keras.initializers.RandomNormal(stddev=1.0)
 
     def call(self, labels, embeddings, sample_weight=None):
-        dtype = compute_dtype(embeddings) if self.compute_dtype == "float64" else "float32"
+        dtype = "float64" if self.compute_dtype == "float64" else "float32"
         emb = ops.cast(embeddings, dtype)
         labels = ops.cast(ops.reshape(labels, (-1,)), "int32")
         n = ops.shape(labels)[0]
