@@ -125,13 +125,18 @@ class ProxyLoss(keras.layers.Layer):
     def default_initializer(self):
         return keras.initializers.RandomNormal(stddev=1.0)
 
-    def call(self, labels, embeddings, sample_weight=None):
+    def call(self, labels, embeddings, sample_weight=None, proxy_gradient_scale: float = 1.0):
+        """``proxy_gradient_scale``: the proxies' gradient is multiplied by it (value unchanged); the
+        ``metric`` task passes 1/N when each of N replicas computes the whole global-batch loss."""
         dtype = "float64" if self.compute_dtype == "float64" else "float32"
         emb = ops.cast(embeddings, dtype)
         labels = ops.cast(ops.reshape(labels, (-1,)), "int32")
         n = ops.shape(labels)[0]
         w = ops.ones((n,), dtype) if sample_weight is None else ops.cast(ops.reshape(sample_weight, (-1,)), dtype)
-        return self.compute(labels, emb, ops.cast(self.proxies, dtype), w)
+        proxies = ops.cast(self.proxies, dtype)
+        if proxy_gradient_scale != 1.0:
+            proxies = ops.stop_gradient(proxies) + (proxies - ops.stop_gradient(proxies)) * proxy_gradient_scale
+        return self.compute(labels, emb, proxies, w)
 
     def compute(self, labels, embeddings, proxies, weights):
         raise NotImplementedError
