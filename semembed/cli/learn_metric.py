@@ -31,7 +31,7 @@ LOSS_ARGS = {
     "binomial_deviance": ("alpha", "margin", "reducer"),
     "nca": ("softmax_scale", "reducer"),
     "multi_similarity": ("alpha", "beta", "base", "reducer"),
-    "proxy_anchor": ("margin", "alpha"),
+    "proxy_anchor": ("margin", "alpha", "pos_margin", "neg_margin"),
     "proxy_nca": ("softmax_scale",),
     "normalized_softmax": ("temperature",),
 }

@@ -51,8 +51,10 @@ class MPerClassSampler:
         """Raise a clear error when the labels or the replica split cannot give such batches."""
         present = len(np.unique(labels))
         if present < self.classes_per_batch:
-            raise SemembedError(f"--m_per_class {self.m} with --batch_size {self.batch_size} needs "
-                                f"{self.classes_per_batch} classes per batch, the training set has {present}")
+            raise SemembedError(f"batches of {self.classes_per_batch} classes x {self.m} images (--classes_per_batch "
+                                f"{self.classes_per_batch} --images_per_class {self.m}, or --batch_size {self.batch_size} "
+                                f"--m_per_class {self.m}) needs {self.classes_per_batch} classes per batch, "
+                                f"the training set has {present}")
         per_replica = self.batch_size // replicas
         if self.batch_size % replicas or per_replica % self.m:
             raise SemembedError(f"--batch_size {self.batch_size} over {replicas} replicas gives {per_replica} per "

@@ -28,6 +28,7 @@ from semembed.losses.metric.distances import (
 )
 from semembed.losses.metric.lifted import GeneralizedLiftedStructureLoss, LiftedStructureLoss
 from semembed.losses.metric.miners import (
+    MINERS,
     BatchHardMiner,
     MultiSimilarityMiner,
     PairMarginMiner,
@@ -74,7 +75,7 @@ def build_metric_loss(name: str, *, num_classes: int | None = None, embedding_si
 
 __all__ = [
     "BatchHardMiner", "BinomialDevianceLoss", "ContrastiveLoss", "CosineSimilarity", "CrossBatchMemory",
-    "EuclideanDistance", "GeneralizedLiftedStructureLoss", "LiftedStructureLoss", "METRIC_LOSSES",
+    "EuclideanDistance", "GeneralizedLiftedStructureLoss", "LiftedStructureLoss", "METRIC_LOSSES", "MINERS",
     "MultiSimilarityLoss", "MultiSimilarityMiner", "NCALoss", "NormalizedSoftmaxLoss", "PairLoss",
     "PairMarginMiner", "ProxyAnchorLoss", "ProxyLoss", "ProxyNCALoss", "SemiHardNegativeMiner",
     "SquaredEuclideanDistance", "ThresholdReducer", "TripletMarginLoss", "TripletMarginMiner", "build_metric_loss",
