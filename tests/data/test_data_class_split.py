@@ -1,0 +1,43 @@
+"""Class-disjoint splits (--train_classes / --test_classes) of any registry dataset."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from semembed.data import get_dataset, restrict_classes
+from semembed.data.class_split import parse_class_list
+from semembed.errors import SemembedError
+
+
+def test_parse_class_lists():
+    assert parse_class_list("0-2,7", list(range(10)), "--x") == [0, 1, 2, 7]
+    assert parse_class_list("b, a", ["a", "b", "c-d"], "--x") == ["b", "a"]
+    assert parse_class_list("c-d", ["a", "b", "c-d"], "--x") == ["c-d"]  # a class name wins over a range
+    for text, msg in (("3-1", "empty range"), ("0,0", "listed twice"), ("11", "no class '11'"), ("x-y", "neither"),
+                      (" , ", "no class given")):
+        with pytest.raises(SemembedError, match=msg):
+            parse_class_list(text, list(range(10)), "--x")
+
+
+def test_zero_shot_split_of_digits():
+    inner = get_dataset("digits")
+    ds = restrict_classes(inner, "5-9", "0,2")
+    assert ds.classes == [5, 6, 7, 8, 9, 0, 2] and ds.num_train_classes == 5
+    assert sorted(set(ds.train_labels.tolist())) == [0, 1, 2, 3, 4]  # renumbered, contiguous
+    assert sorted(set(ds.test_labels.tolist())) == [5, 6]
+    assert ds.num_train == int(np.isin(inner.train_labels, [5, 6, 7, 8, 9]).sum())
+    assert ds.num_test == int(np.isin(inner.test_labels, [0, 2]).sum())
+    # images come through the wrapped dataset in the restricted order, labels with them
+    batch = next(iter(ds.test_dataset(16, as_dict=True)))
+    want = inner.x_test[ds.test_index[:16]].astype(np.float32)
+    want = (want - inner.mean) / inner.std
+    np.testing.assert_allclose(batch["image"].numpy(), want.reshape(batch["image"].shape), rtol=1e-5, atol=1e-5)
+    assert batch["label"].numpy().tolist() == ds.test_labels[:16].tolist()
+    train = next(iter(ds.train_dataset(8, as_dict=True, augment=False)))
+    assert set(train["label"].numpy().tolist()) <= {0, 1, 2, 3, 4}
+
+
+def test_one_list_alone_keeps_the_other_split():
+    ds = restrict_classes(get_dataset("digits"), "0-4", None)
+    assert ds.num_test == get_dataset("digits").num_test
