@@ -85,6 +85,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--train_classes", default=None,
                    help="Zero-shot split: classes of the training images, e.g. '0-4' or 'a,b' (default: all).")
     g.add_argument("--test_classes", default=None, help="Zero-shot split: classes of the test images, e.g. '5-9'.")
+    g.add_argument("--zero_shot_images", default="split", choices=["split", "all"],
+                   help="split: training images of --train_classes and test images of --test_classes; all: every "
+                   "image of each class from both splits (CUB-200-2011/Cars196 protocol: --train_classes 1-100 "
+                   "--test_classes 101-200 --zero_shot_images all).")
     g.add_argument("--embedding", default="onehot",
                    help="With --embedding_weight: class-embedding file whose targets are added to the metric loss.")
     g.add_argument("--embedding_weight", type=float, default=m.embedding_weight,
@@ -148,7 +152,7 @@ def config_from_args(args: argparse.Namespace, argv: list[str] | None):
     if args.embedding != "onehot" and not args.embedding_weight:
         raise SemembedError("--embedding is used only with --embedding_weight > 0")
     return dataclasses.replace(config, task="metric", metric=metric, train_classes=args.train_classes,
-                               test_classes=args.test_classes)
+                               test_classes=args.test_classes, zero_shot_images=args.zero_shot_images)
 
 
 @reports_errors

@@ -7,6 +7,10 @@ sampling need contiguous labels), the test classes follow (a class in both
 lists keeps one label).  Images are read through the wrapped dataset, so its
 normalisation and augmentation are unchanged.
 
+``pool=True`` takes every image of a class from both splits instead (the
+CUB-200-2011 and Cars196 zero-shot protocol: ``--dataset CUB --train_classes 1-100
+--test_classes 101-200 --zero_shot_images all``).
+
 Class lists are written as on the command line: comma-separated class ids of
 the dataset (``ds.classes``, compared as strings), integer ranges ``a-b``
 inclusive: ``0-4``, ``5,7,9``, ``001.Black_footed_Albatross,002.Laysan_Albatross``.
@@ -55,41 +59,79 @@ def parse_class_list(text: str, known: Sequence[Any], flag: str) -> list[Any]:
 
 
 class ClassSplitDataset(ImageDataset):
-    """``inner`` restricted to training images of ``train_classes`` and test images of ``test_classes``."""
+    """``inner`` restricted to training images of ``train_classes`` and test images of ``test_classes``.
 
-    def __init__(self, inner: ImageDataset, train_classes: Sequence[Any], test_classes: Sequence[Any]):
+    ``pool=True``: every image of a class, from both of ``inner``'s splits (the
+    CUB-200-2011 / Cars196 zero-shot protocol: classes 1-100 train, 101-200 test, all images).
+    ``train_index``/``test_index``: (split 0 = train / 1 = test of ``inner``, index) rows.
+    """
+
+    def __init__(self, inner: ImageDataset, train_classes: Sequence[Any], test_classes: Sequence[Any],
+                 pool: bool = False):
         classes = list(train_classes) + [c for c in test_classes if c not in set(train_classes)]
-        new_label = {inner.class_indices[c]: i for i, c in enumerate(classes)}
         lut = np.full(inner.num_classes, -1, np.int64)
-        for old, new in new_label.items():
-            lut[old] = new
-        train_keep = np.isin(inner.train_labels, [inner.class_indices[c] for c in train_classes])
-        test_keep = np.isin(inner.test_labels, [inner.class_indices[c] for c in test_classes])
-        self.train_index = np.flatnonzero(train_keep)
-        self.test_index = np.flatnonzero(test_keep)
+        for i, c in enumerate(classes):
+            lut[inner.class_indices[c]] = i
+
+        def pick(names, splits):
+            ids = [inner.class_indices[c] for c in names]
+            rows = [np.stack([np.full(int(np.isin(lab, ids).sum()), s), np.flatnonzero(np.isin(lab, ids))], 1)
+                    for s, lab in ((0, inner.train_labels), (1, inner.test_labels)) if s in splits]
+            return np.concatenate(rows).astype(np.int64)
+
+        self.train_index = pick(train_classes, (0, 1) if pool else (0,))
+        self.test_index = pick(test_classes, (0, 1) if pool else (1,))
         for split, idx, names in (("training", self.train_index, train_classes), ("test", self.test_index, test_classes)):
             if len(idx) == 0:
                 raise SemembedError(f"dataset {inner.name}: no {split} image belongs to the classes "
                                     f"{', '.join(map(str, names))}")
-        super().__init__(inner.name, classes, lut[inner.train_labels[self.train_index]],
-                         lut[inner.test_labels[self.test_index]], inner.image_shape, inner.mean, inner.std,
+        super().__init__(inner.name, classes, self._labels(inner, lut, self.train_index),
+                         self._labels(inner, lut, self.test_index), inner.image_shape, inner.mean, inner.std,
                          train_repeats=inner.train_repeats)
         self.inner = inner
+        self.pool = pool
         self.num_train_classes = len(train_classes)
 
+    @staticmethod
+    def _labels(inner, lut, rows):
+        labels = np.where(rows[:, 0] == 0, inner.train_labels[np.minimum(rows[:, 1], inner.num_train - 1)],
+                          inner.test_labels[np.minimum(rows[:, 1], inner.num_test - 1)] if inner.num_test else 0)
+        return lut[labels]
+
     def _source(self, split, cache):
-        load, needs_filter = self.inner._source(split, cache)
-        index = tf.constant(self.train_index if split == "train" else self.test_index, tf.int64)
-        return (lambda i: load(tf.gather(index, i))), needs_filter
+        rows = self.train_index if split == "train" else self.test_index
+        which = tf.constant(rows[:, 0], tf.int64)
+        index = tf.constant(rows[:, 1], tf.int64)
+        used = sorted(set(rows[:, 0].tolist()))
+        loads = {s: self.inner._source("train" if s == 0 else "test", cache) for s in used}
+        needs_filter = any(f for _, f in loads.values())
+        if len(used) == 1:
+            load = loads[used[0]][0]
+            return (lambda i: load(tf.gather(index, i))), needs_filter
+
+        def load(i):
+            j = tf.gather(index, i)
+            return tf.cond(tf.equal(tf.gather(which, i), 0), lambda: loads[0][0](j), lambda: loads[1][0](j))
+
+        return load, needs_filter
 
     def _preprocess(self, image, seed, augment):
         return self.inner._preprocess(image, seed, augment)
 
 
-def restrict_classes(ds: ImageDataset, train_classes: str | None, test_classes: str | None) -> ImageDataset:
-    """``ds`` split by class (``--train_classes`` / ``--test_classes``; either alone: the other split unchanged)."""
+def restrict_classes(ds: ImageDataset, train_classes: str | None, test_classes: str | None,
+                     pool: bool = False) -> ImageDataset:
+    """``ds`` split by class (``--train_classes`` / ``--test_classes``; either alone: the other split unchanged).
+
+    ``pool`` (``--zero_shot_images all``): each side takes every image of its classes from both splits.
+    """
     if not train_classes and not test_classes:
+        if pool:
+            raise SemembedError("--zero_shot_images all needs --train_classes and --test_classes")
         return ds
     train = parse_class_list(train_classes, ds.classes, "--train_classes") if train_classes else list(ds.classes)
     test = parse_class_list(test_classes, ds.classes, "--test_classes") if test_classes else list(ds.classes)
-    return ClassSplitDataset(ds, train, test)
+    if pool and set(train) & set(test):
+        raise SemembedError("--zero_shot_images all needs disjoint --train_classes and --test_classes "
+                            "(a class in both would put the same images in training and test)")
+    return ClassSplitDataset(ds, train, test, pool=pool)

@@ -51,6 +51,7 @@ class TrainConfig:
     metric: MetricConfig = field(default_factory=MetricConfig)  # the metric task's loss, miner, XBM, ...
     train_classes: str | None = None  # zero-shot split: classes of the training images ("0-4", "a,b")
     test_classes: str | None = None  # ... and of the test images
+    zero_shot_images: str = "split"  # split: the dataset's train/test images; all: every image of each class
     sample_weights: str | None = None  # CSV: path (or index), weight
     m_per_class: int = 0  # > 0: m-per-class batches (batch_size / m classes x m images)
     mixed_precision: str = "off"  # off | float16 | bfloat16

@@ -86,11 +86,13 @@ def train(config: TrainConfig) -> TrainResult:
     name, root = resolve_dataset(config)
     targets, class_ids, ds = load_targets(config.embedding, name, root, target_size=config.target_size,
                                           crop_size=config.crop_size)
-    if config.train_classes or config.test_classes:
+    if config.zero_shot_images not in ("split", "all"):
+        raise SemembedError(f"--zero_shot_images must be split or all, got {config.zero_shot_images!r}")
+    if config.train_classes or config.test_classes or config.zero_shot_images == "all":
         from semembed.data import restrict_classes
 
         inner = ds
-        ds = restrict_classes(ds, config.train_classes, config.test_classes)
+        ds = restrict_classes(ds, config.train_classes, config.test_classes, pool=config.zero_shot_images == "all")
         rows = [inner.class_indices[c] for c in ds.classes]  # class-embedding rows in the new label order
         targets, class_ids = targets[rows], [class_ids[r] for r in rows]
     replicas = strategy.num_replicas_in_sync

@@ -30,7 +30,7 @@ def test_zero_shot_split_of_digits():
     assert ds.num_test == int(np.isin(inner.test_labels, [0, 2]).sum())
     # images come through the wrapped dataset in the restricted order, labels with them
     batch = next(iter(ds.test_dataset(16, as_dict=True)))
-    want = inner.x_test[ds.test_index[:16]].astype(np.float32)
+    want = inner.x_test[ds.test_index[:16, 1]].astype(np.float32)
     want = (want - inner.mean) / inner.std
     np.testing.assert_allclose(batch["image"].numpy(), want.reshape(batch["image"].shape), rtol=1e-5, atol=1e-5)
     assert batch["label"].numpy().tolist() == ds.test_labels[:16].tolist()
@@ -41,3 +41,19 @@ def test_zero_shot_split_of_digits():
 def test_one_list_alone_keeps_the_other_split():
     ds = restrict_classes(get_dataset("digits"), "0-4", None)
     assert ds.num_test == get_dataset("digits").num_test
+
+
+def test_pooled_split_takes_every_image_of_a_class():
+    inner = get_dataset("digits")
+    ds = restrict_classes(inner, "0-5", "6-9", pool=True)
+    n = lambda labels, ids: int(np.isin(labels, ids).sum())  # noqa: E731
+    assert ds.num_train == n(inner.train_labels, range(6)) + n(inner.test_labels, range(6))
+    assert ds.num_test == n(inner.train_labels, range(6, 10)) + n(inner.test_labels, range(6, 10))
+    images = np.concatenate([b["image"].numpy() for b in ds.test_dataset(64, as_dict=True)])
+    labels = np.concatenate([b["label"].numpy() for b in ds.test_dataset(64, as_dict=True)])
+    raw = np.concatenate([inner.x_train[inner.train_labels >= 6], inner.x_test[inner.test_labels >= 6]]).astype(np.float32)
+    np.testing.assert_allclose(images, ((raw - inner.mean) / inner.std).reshape(images.shape), rtol=1e-5, atol=1e-5)
+    want = np.concatenate([inner.train_labels[inner.train_labels >= 6], inner.test_labels[inner.test_labels >= 6]]) - 6 + 6
+    assert labels.tolist() == want.tolist()  # classes 6..9 keep labels 6..9 (after the 6 training classes)
+    with pytest.raises(SemembedError, match="disjoint"):
+        restrict_classes(inner, "0-5", "5-9", pool=True)
