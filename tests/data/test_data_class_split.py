@@ -57,3 +57,22 @@ def test_pooled_split_takes_every_image_of_a_class():
     assert labels.tolist() == want.tolist()  # classes 6..9 keep labels 6..9 (after the 6 training classes)
     with pytest.raises(SemembedError, match="disjoint"):
         restrict_classes(inner, "0-5", "5-9", pool=True)
+
+
+def test_stanford_online_products_lists(tmp_path):
+    from PIL import Image
+
+    rows = {"train": [(1, 1, 1, "bicycle_final/a.JPG"), (2, 1, 1, "bicycle_final/b.JPG"), (3, 2, 1, "bicycle_final/c.JPG")],
+            "test": [(4, 3, 2, "chair_final/d.JPG"), (5, 3, 2, "chair_final/e.JPG")]}
+    for split, items in rows.items():
+        lines = ["image_id class_id super_class_id path"] + [" ".join(map(str, r)) for r in items]
+        (tmp_path / f"Ebay_{split}.txt").write_text("\n".join(lines) + "\n")
+        for r in items:
+            (tmp_path / r[3]).parent.mkdir(exist_ok=True)
+            Image.new("RGB", (40, 30), (r[1] * 40, 0, 0)).save(tmp_path / r[3], format="JPEG")
+    ds = get_dataset("SOP", str(tmp_path), target_size=32, crop_size=32)
+    assert ds.classes == [1, 2, 3] and ds.train_labels.tolist() == [0, 0, 1] and ds.test_labels.tolist() == [2, 2]
+    assert next(iter(ds.test_dataset(2)))[0].shape == (2, 32, 32, 3)
+    (tmp_path / "Ebay_test.txt").write_text("image_id class_id super_class_id path\n4 x 2 chair_final/d.JPG\n")
+    with pytest.raises(SemembedError, match="Ebay_test.txt: line 2: class_id 'x'"):
+        get_dataset("SOP", str(tmp_path), target_size=32, crop_size=32)
