@@ -93,10 +93,10 @@ class CrossBatchMemory(keras.layers.Layer):
     def call(self, labels, embeddings, sample_weight=None):
         labels = ops.cast(ops.reshape(labels, (-1,)), "int32")
         emb = ops.cast(embeddings, "float32")
-        batch = emb.shape[0]
-        if batch is None:
-            raise SemembedError("CrossBatchMemory needs a static batch size")
-        if batch > self.memory_size:
+        batch = labels.shape[0] if labels.shape[0] is not None else emb.shape[0]
+        if batch is None:  # e.g. a gathered global batch: known only when the step runs
+            batch = ops.shape(labels)[0]
+        elif batch > self.memory_size:
             raise SemembedError(f"CrossBatchMemory: a batch of {batch} does not fit a memory of {self.memory_size}")
         t = ops.convert_to_tensor(self.iteration) + 1
         enabled = t > self.start_iteration
