@@ -106,8 +106,8 @@ class ClassSplitDataset(ImageDataset):
         loads = {s: self.inner._source("train" if s == 0 else "test", cache) for s in used}
         needs_filter = any(f for _, f in loads.values())
         if len(used) == 1:
-            load = loads[used[0]][0]
-            return (lambda i: load(tf.gather(index, i))), needs_filter
+            load_one = loads[used[0]][0]
+            return (lambda i: load_one(tf.gather(index, i))), needs_filter
 
         def load(i):
             j = tf.gather(index, i)
