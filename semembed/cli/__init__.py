@@ -16,6 +16,7 @@ COMMANDS = {
     "evaluate_retrieval": "Hierarchical precision, mAHP@K, mAP and Recall@K of features.",
     "evaluate_classification_accuracy": "Accuracy, balanced and hierarchical accuracy.",
     "learn_image_embeddings": "Train a CNN to map images onto class embeddings.",
+    "learn_metric": "Deep metric learning: metric losses, miners, XBM; Recall@K, MAP@R, NMI.",
     "demo": "End-to-end demo on the embedded default dataset.",
 }
 

@@ -34,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--ap", type=str2bool, default=True, help="Compute mAP (needs a full ranking per query; default yes).")
     g.add_argument("--recall_k", type=int, action="append", default=None, help="Also report Recall@K (metric-learning definition); repeatable.")
     g.add_argument("--map_at_r", action="store_true", help="Also report R-Precision and mAP@R (metric-learning definition).")
+    g.add_argument("--nmi", action="store_true", help="Also report NMI: k-means (k = number of query classes, seed 0) on the query features vs. their classes.")
     g.add_argument("--block_elements", type=int, default=None, help="Query x database distances held in memory at once (default 2**22 with full rankings, 2**25 for top-K only).")
     g.add_argument("--progress", action="store_true", help="Show a progress bar.")
     g = p.add_argument_group("Output")
@@ -145,6 +146,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.per_query:
             result, values = result
             per_query.update({f"{name}/{metric}": v for metric, v in values.items()})
+        if args.nmi:
+            from semembed.evaluation.metric_learning import nmi_score
+
+            result["NMI"] = nmi_score(feats if qfeats is None else qfeats, lab if qlab is None else qlab)
         if name in perf:
             raise SemembedError(f"two feature sets are labelled {name!r}; give distinct --label values")
         perf[name] = result
@@ -152,7 +157,8 @@ def main(argv: list[str] | None = None) -> int:
             notes.append(f"note: {name}: {result.note()}")
 
     ahp = "AHP@%d ({})" % args.clip_ahp if args.clip_ahp else "AHP ({})"
-    extra = [f"Recall@{k}" for k in recall_ks] + (["R-Precision", "mAP@R"] if args.map_at_r else [])
+    extra = [f"Recall@{k}" for k in recall_ks] + (["R-Precision", "mAP@R"] if args.map_at_r else []) + (
+        ["NMI"] if args.nmi else [])
     all_ks = sorted({k for res in perf.values() for k in REFERENCE_KS if f"P@{k} (WUP)" in res})
     written = []  # results first, then the table: a reader closing stdout early costs no file
     if args.csv:

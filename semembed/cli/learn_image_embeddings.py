@@ -165,6 +165,11 @@ def config_from_args(args: argparse.Namespace):
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     config = config_from_args(args)
+    return run_training(config)
+
+
+def run_training(config) -> int:
+    """Train as configured; exit status 3 for a NaN loss, 2 for an unreadable input."""
     from semembed.training.run import train
     from semembed.training.trainer import NaNLossError
 

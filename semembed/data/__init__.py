@@ -7,8 +7,9 @@
 
 from semembed.data.arrays import ArrayDataset
 from semembed.data.base import ImageDataset
+from semembed.data.class_split import ClassSplitDataset, restrict_classes
 from semembed.data.files import FileDataset, FileLists
 from semembed.data.registry import default_dataset, get_dataset, list_datasets
 
-__all__ = ["ArrayDataset", "FileDataset", "FileLists", "ImageDataset", "default_dataset", "get_dataset",
-           "list_datasets"]
+__all__ = ["ArrayDataset", "ClassSplitDataset", "FileDataset", "FileLists", "ImageDataset", "default_dataset", "get_dataset",
+           "list_datasets", "restrict_classes"]

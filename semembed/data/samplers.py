@@ -51,8 +51,10 @@ class MPerClassSampler:
         """Raise a clear error when the labels or the replica split cannot give such batches."""
         present = len(np.unique(labels))
         if present < self.classes_per_batch:
-            raise SemembedError(f"--m_per_class {self.m} with --batch_size {self.batch_size} needs "
-                                f"{self.classes_per_batch} classes per batch, the training set has {present}")
+            raise SemembedError(f"batches of {self.classes_per_batch} classes x {self.m} images (--classes_per_batch "
+                                f"{self.classes_per_batch} --images_per_class {self.m}, or --batch_size {self.batch_size} "
+                                f"--m_per_class {self.m}) needs {self.classes_per_batch} classes per batch, "
+                                f"the training set has {present}")
         small = int((np.bincount(np.unique(labels, return_inverse=True)[1]) < self.m).sum())
         if small:
             import sys

@@ -1,7 +1,7 @@
 """Registered, backend-agnostic Keras losses (``keras.ops`` only): one module per family.
 
 * :mod:`semembed.losses.embedding` — class-embedding targets (``inv_corr``, ``mse``, ...)
-* :mod:`semembed.losses.metric` — deep metric learning (distances, pair losses)
+* :mod:`semembed.losses.metric` — deep metric learning (distances, miners, reducers, pair and proxy losses, XBM)
 """
 
 from semembed.losses.embedding import (
@@ -13,10 +13,37 @@ from semembed.losses.embedding import (
     nearest_class_scores,
     squared_distance,
 )
-from semembed.losses.metric import ContrastiveLoss, contrastive_loss
+from semembed.losses.metric import (
+    METRIC_LOSSES,
+    BinomialDevianceLoss,
+    ContrastiveLoss,
+    CrossBatchMemory,
+    GeneralizedLiftedStructureLoss,
+    LiftedStructureLoss,
+    MultiSimilarityLoss,
+    MultiSimilarityMiner,
+    NCALoss,
+    NormalizedSoftmaxLoss,
+    ProxyAnchorLoss,
+    ProxyNCALoss,
+    TripletMarginLoss,
+    contrastive_loss,
+)
 
 __all__ = [
+    "METRIC_LOSSES",
+    "BinomialDevianceLoss",
     "ContrastiveLoss",
+    "CrossBatchMemory",
+    "GeneralizedLiftedStructureLoss",
+    "LiftedStructureLoss",
+    "MultiSimilarityLoss",
+    "MultiSimilarityMiner",
+    "NCALoss",
+    "NormalizedSoftmaxLoss",
+    "ProxyAnchorLoss",
+    "ProxyNCALoss",
+    "TripletMarginLoss",
     "contrastive_loss",
     "CORRELATION_LOSSES",
     "EMBEDDING_LOSS_NAMES",

@@ -10,6 +10,24 @@ from semembed.training.schedules import ScheduleConfig
 
 
 @dataclass
+class MetricConfig:
+    """The ``metric`` task's settings (``learn_metric``'s flags); defaults and their sources in METRIC_LEARNING.md."""
+
+    loss: str = "contrastive"  # a name of semembed.losses.metric.METRIC_LOSSES
+    loss_kwargs: dict = field(default_factory=dict)  # the loss's hyperparameters (constructor arguments)
+    miner: str | None = None  # None: the loss's default (MS: multi_similarity; others: none)
+    miner_kwargs: dict = field(default_factory=dict)
+    distance: str | None = None  # None: the loss's default
+    proxy_lr_multiplier: float | None = None  # proxies' lr / base lr; None: 100 for proxy_anchor (its repo), else 1
+    xbm_size: int = 0  # > 0: cross-batch memory of this many embeddings around the pair loss
+    xbm_start: int = 0  # XBM: iterations before the memory is used (research-xbm: 2000 at its scale)
+    xbm_weight: float = 1.0  # XBM: weight of the memory term (research-xbm)
+    xbm_ring: str = "fifo"  # fifo | xbm (research-xbm's pointer quirk)
+    freeze_bn: bool = False  # BatchNorm in inference mode, statistics frozen (MS, Proxy-Anchor recipes)
+    embedding_weight: float = 0.0  # > 0 with --embedding FILE: + weight x inv_corr onto the class embeddings
+
+
+@dataclass
 class TrainConfig:
     """Everything ``learn_image_embeddings`` needs; field names follow the reference's flags."""
 
@@ -31,6 +49,10 @@ class TrainConfig:
     momentum: float = 0.9  # SGD, as the reference
     weight_decay: float = 0.0  # extra decay on kernels: coupled L2 for sgd/adam, decoupled for adamw
     embedding_dim: int = 128  # output size of the metric task's embedding
+    metric: MetricConfig = field(default_factory=MetricConfig)  # the metric task's loss, miner, XBM, ...
+    train_classes: str | None = None  # zero-shot split: classes of the training images ("0-4", "a,b")
+    test_classes: str | None = None  # ... and of the test images
+    zero_shot_images: str = "split"  # split: the dataset's train/test images; all: every image of each class
     sample_weights: str | None = None  # CSV: path (or index), weight
     m_per_class: int = 0  # > 0: m-per-class batches (batch_size / m classes x m images)
     mixed_precision: str = "off"  # off | float16 | bfloat16
@@ -93,3 +115,13 @@ UNUSED_BY_TASK = {
     "classifier": {f: "--task classifier" for f in ("loss", "embedding_dim") + _HEAD},
     "metric": {f: "--task metric" for f in ("loss", "top_k_acc") + _HEAD},
 }
+
+
+#: ``learn_metric``'s defaults where they differ from ``learn_image_embeddings``'s (the one place they are written).
+#: Adam at a constant 1e-3 (plateau x0.1 on val_loss): our networks train from scratch; the papers fine-tune
+#: ImageNet networks at 1e-4 (Proxy-Anchor, AdamW) or 3e-5 (MS, Adam).  60 epochs and a 512-d embedding as
+#: Proxy-Anchor's recipe; batches of P=16 classes x K=5 images as research-ms-loss's (80).
+LEARN_METRIC_DEFAULTS = dict(
+    optimizer="adam", lr_schedule="SGD", sgd_lr=1e-3, sgd_min_lr=1e-6, epochs=60, embedding_dim=512,
+    classes_per_batch=16, images_per_class=5, loss="multi_similarity",
+)

@@ -117,6 +117,15 @@ def train(config: TrainConfig) -> TrainResult:
     name, root = resolve_dataset(config)
     targets, class_ids, ds = load_targets(config.embedding, name, root, target_size=config.target_size,
                                           crop_size=config.crop_size)
+    if config.zero_shot_images not in ("split", "all"):
+        raise SemembedError(f"--zero_shot_images must be split or all, got {config.zero_shot_images!r}")
+    if config.train_classes or config.test_classes or config.zero_shot_images == "all":
+        from semembed.data import restrict_classes
+
+        inner = ds
+        ds = restrict_classes(ds, config.train_classes, config.test_classes, pool=config.zero_shot_images == "all")
+        rows = [inner.class_indices[c] for c in ds.classes]  # class-embedding rows in the new label order
+        targets, class_ids = targets[rows], [class_ids[r] for r in rows]
     replicas = strategy.num_replicas_in_sync
     if config.batch_size % replicas:
         raise SemembedError(f"--batch_size {config.batch_size} is not divisible by the {replicas} replicas")
@@ -189,11 +198,14 @@ def train(config: TrainConfig) -> TrainResult:
     final = trainer.evaluate()
     features, probs = predict(trainer, ds.test_dataset(val_bs, as_dict=True))
     test_labels = np.asarray(ds.test_labels)
-    if probs is not None or features.shape[1] == targets.shape[1]:  # class scores exist (not for --task metric)
+    if task_cls.name != "metric" and (probs is not None or features.shape[1] == targets.shape[1]):  # class scores
         scores = probs if probs is not None else np.asarray(nearest_class_scores(features, targets, config.loss))
         final["balanced_accuracy"] = balanced_accuracy(test_labels, scores.argmax(axis=1), ds.num_classes)
+    elif task_cls.name == "metric" and len(test_labels) > 1:  # the field's retrieval figures on the test set
+        from semembed.evaluation.metric_learning import metric_learning_metrics
+
+        final.update(metric_learning_metrics(features, test_labels, recall_ks=(1, 2, 4, 8), seed=config.seed))
     if trainer.chief:
-        print("Final test metrics: " + ", ".join(f"{k}: {v:.4f}" for k, v in final.items()))
         from semembed.training.export import save_features, save_model, save_weights
 
         if config.weight_dump:
@@ -202,6 +214,7 @@ def train(config: TrainConfig) -> TrainResult:
             save_model(trainer.model, config.model_dump, overwrite=config.overwrite)
         if config.feature_dump:
             save_features(features, config.feature_dump, labels=test_labels, overwrite=config.overwrite)
+        print("Final test metrics: " + ", ".join(f"{k}: {v:.4f}" for k, v in final.items()))
     return TrainResult(trainer.model, trainer.history, final, features, probs, test_labels, class_ids)
 
 

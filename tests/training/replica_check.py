@@ -1,7 +1,7 @@
 """Run in a subprocess: 2 replicas on 2 logical CPUs vs. one device with the same global batch.
 
 Prints a JSON line with the largest weight differences.  Usage:
-python replica_check.py {plain|head|contrastive|probe}
+python replica_check.py {plain|head|contrastive|multi_similarity|xbm|proxy_anchor|probe}
 
 plain/head: the embedding task (with BN); contrastive: the metric task's pair
 loss on the gathered global batch; probe: docs/example_task.py's two models
@@ -79,6 +79,12 @@ class SeededProbeTask(ProbeTask):
 def make_task():
     if MODE == "contrastive":
         return TinyMetricTask("tiny", embedding_dim=D, loss_kwargs={"neg_margin": 1.2})
+    if MODE == "multi_similarity":  # mining on the global batch
+        return TinyMetricTask("tiny", embedding_dim=D, loss="multi_similarity", loss_kwargs={"beta": 10.0})
+    if MODE == "xbm":  # the memory receives the same global batch on every replica
+        return TinyMetricTask("tiny", embedding_dim=D, loss="multi_similarity", xbm_size=12, xbm_start=1)
+    if MODE == "proxy_anchor":  # proxies' gradient summed over replicas = one device's
+        return TinyMetricTask("tiny", embedding_dim=D, loss="proxy_anchor", num_classes=K)
     if MODE == "probe":
         return SeededProbeTask((6, 6, 2), K, dim=D)
     return TinyTask("tiny", E, loss="inv_corr", cls_weight=0.1 if MODE == "head" else 0.0)

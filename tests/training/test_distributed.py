@@ -59,6 +59,15 @@ def test_two_replicas_pair_loss_on_the_global_batch_equal_single_device():
     assert local["diff_vs_single"] > 1e-3  # a replica-local loss would differ: the comparison is sensitive
 
 
+@pytest.mark.parametrize("mode", ["multi_similarity", "xbm", "proxy_anchor"])
+def test_two_replicas_mined_and_proxy_losses_equal_single_device(mode):
+    # MS mines on the gathered global batch (XBM: and every replica enqueues it); Proxy-Anchor's proxies get
+    # each replica's share of their gradient
+    out = run_json(HERE / "replica_check.py", mode)
+    assert out["moved"] > 1e-3 and out["replica_spread"] == 0.0
+    assert out["diff_vs_single"] < 1e-5 * max(1.0, out["moved"])
+
+
 def test_two_replicas_two_models_two_optimizers_alternating_steps():
     out = run_json(HERE / "replica_check.py", "probe")
     assert out["moved_min"] > 1e-3 and out["replica_spread"] == 0.0

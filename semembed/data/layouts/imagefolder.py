@@ -18,10 +18,19 @@ def _files(directory: str) -> list[str]:
 
 
 def read_image_folder(root: str, classes: list[str] | None) -> FileLists:
-    """Classes: sorted non-hidden sub-directories of ``train/`` (or ``classes``); files sorted per class."""
+    """Classes: sorted non-hidden sub-directories of ``train/``, then those only in ``test/`` (or ``classes``).
+
+    A test class absent from ``train/`` (the zero-shot ``train/<class>``, ``test/<class>`` layout of
+    the AVSL release) follows the training classes, so training labels stay 0..n_train-1.
+    Files are sorted per class.
+    """
     train_dir = require_dir(os.path.join(root, "train"), "ImageFolder training directory")
     test_dir = require_dir(os.path.join(root, "test"), "ImageFolder test directory")
     if classes is None:
-        classes = sorted(d for d in os.listdir(train_dir)
-                         if not d.startswith(".") and os.path.isdir(os.path.join(train_dir, d)))
+        def subdirs(d):
+            return sorted(c for c in os.listdir(d) if not c.startswith(".") and os.path.isdir(os.path.join(d, c)))
+
+        train_classes = subdirs(train_dir)
+        known = set(train_classes)
+        classes = train_classes + [c for c in subdirs(test_dir) if c not in known]
     return read_class_directories(train_dir, test_dir, classes, _files)

@@ -1,0 +1,167 @@
+"""``learn_metric``: deep metric learning (``--loss``, ``--miner``, XBM, class-balanced batches) on any dataset.
+
+The same data, models, schedules, snapshots, dumps, progress and TensorBoard
+as ``learn_image_embeddings`` (its flags are inherited), with the ``metric``
+task; at the end it prints Recall@1/2/4/8, R-Precision, MAP@R and NMI on the
+test images.  Defaults: :data:`semembed.training.config.LEARN_METRIC_DEFAULTS`
+and the losses' own (METRIC_LEARNING.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+
+from semembed.cli._common import parse_args, reports_errors
+
+LOSSES = ("contrastive", "triplet_margin", "lifted_structure", "generalized_lifted_structure", "binomial_deviance",
+          "nca", "multi_similarity", "proxy_anchor", "proxy_nca", "normalized_softmax")
+MINERS = ("none", "multi_similarity", "pair_margin", "batch_hard", "triplet_margin", "facenet_semihard")
+#: hyperparameter flag -> (the loss's / miner's argument name, where it goes)
+LOSS_FLAGS = {"margin": "loss", "pos_margin": "loss", "neg_margin": "loss", "alpha": "loss", "beta": "loss",
+              "base": "loss", "softmax_scale": "loss", "temperature": "loss", "reducer": "loss",
+              "epsilon": "miner", "type_of_triplets": "miner", "miner_margin": "miner"}
+#: each loss's and miner's arguments these flags may set (tests keep them equal to the constructors' signatures;
+#: written out so that flags are checked before Keras is imported)
+LOSS_ARGS = {
+    "contrastive": ("pos_margin", "neg_margin", "reducer"),
+    "triplet_margin": ("margin", "reducer"),
+    "lifted_structure": ("neg_margin", "pos_margin", "reducer"),
+    "generalized_lifted_structure": ("alpha", "beta", "neg_margin", "pos_margin", "reducer"),
+    "binomial_deviance": ("alpha", "margin", "reducer"),
+    "nca": ("softmax_scale", "reducer"),
+    "multi_similarity": ("alpha", "beta", "base", "reducer"),
+    "proxy_anchor": ("margin", "alpha", "pos_margin", "neg_margin"),
+    "proxy_nca": ("softmax_scale",),
+    "normalized_softmax": ("temperature",),
+}
+MINER_ARGS = {"multi_similarity": ("epsilon",), "pair_margin": ("pos_margin", "neg_margin"), "batch_hard": (),
+              "triplet_margin": ("margin", "type_of_triplets"), "facenet_semihard": ()}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from semembed.cli.learn_image_embeddings import build_parser as base_parser
+    from semembed.training.config import LEARN_METRIC_DEFAULTS, MetricConfig
+
+    d, m = LEARN_METRIC_DEFAULTS, MetricConfig()
+    p = argparse.ArgumentParser(
+        prog="learn_metric", parents=[base_parser()], conflict_handler="resolve", allow_abbrev=False,
+        description="Deep metric learning: train an embedding with a metric loss (contrastive, triplet, lifted "
+        "structure, binomial deviance, NCA, multi-similarity, Proxy-Anchor, Proxy-NCA, normalised softmax), "
+        "optionally with cross-batch memory, on class-balanced batches; prints Recall@K, MAP@R and NMI of "
+        "the test images. Also accepts every flag of learn_image_embeddings (schedules, snapshots, dumps).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.set_defaults(optimizer=d["optimizer"], lr_schedule=d["lr_schedule"], sgd_lr=d["sgd_lr"],
+                   sgd_min_lr=d["sgd_min_lr"], epochs=d["epochs"], embedding_dim=d["embedding_dim"])
+    g = p.add_argument_group("Metric learning")
+    g.add_argument("--loss", default=d["loss"], choices=LOSSES, help="Metric loss (METRIC_LEARNING.md).")
+    g.add_argument("--miner", default=None, choices=MINERS,
+                   help="Pair/triplet miner (default: the loss's own: multi_similarity for that loss, none otherwise; "
+                   "'none' switches MS mining off).")
+    g.add_argument("--distance", default=None, choices=["cosine", "euclidean", "squared_euclidean"],
+                   help="Distance of a pair loss (default: the loss's own).")
+    for flag in ("margin", "pos_margin", "neg_margin", "alpha", "beta", "base", "softmax_scale", "temperature"):
+        g.add_argument(f"--{flag}", type=float, default=None,
+                       help=f"The loss's {flag} (default: the loss's own; see its docstring). Refused by a loss without one.")
+    g.add_argument("--reducer", default=None, choices=["mean", "anchor_mean", "mean_nonzero", "sum"],
+                   help="How a pair loss averages (default: the loss's own).")
+    g.add_argument("--epsilon", type=float, default=None, help="Multi-similarity miner's epsilon (default 0.1).")
+    g.add_argument("--type_of_triplets", default=None, choices=["all", "hard", "semihard", "easy"],
+                   help="Triplet-margin miner's selection (default all).")
+    g.add_argument("--miner_margin", type=float, default=None, help="Triplet-margin miner's margin (default 0.2).")
+    g.add_argument("--classes_per_batch", type=int, default=None, metavar="P",
+                   help=f"Classes per batch (batch = P x K images; default {d['classes_per_batch']}, or --batch_size "
+                   "with uniform sampling when neither P nor K is given and --batch_size is).")
+    g.add_argument("--images_per_class", type=int, default=None, metavar="K",
+                   help=f"Images per class in a batch (default {d['images_per_class']}).")
+    g.add_argument("--proxy_lr_multiplier", type=float, default=None,
+                   help="Proxies' learning rate / the base rate (default: 100 for proxy_anchor as its repo, 1 otherwise).")
+    g.add_argument("--xbm_size", type=int, default=m.xbm_size, help="Cross-batch memory size (0: none; research-xbm 8192).")
+    g.add_argument("--xbm_start", type=int, default=m.xbm_start, help="Iterations before the memory is used.")
+    g.add_argument("--xbm_weight", type=float, default=m.xbm_weight, help="Weight of the memory term.")
+    g.add_argument("--xbm_ring", default=m.xbm_ring, choices=["fifo", "xbm"], help="Ring buffer: true FIFO, or research-xbm's pointer quirk.")
+    g.add_argument("--freeze_bn", action="store_true", help="Freeze BatchNorm (inference mode, fixed statistics), as the papers train.")
+    g.add_argument("--train_classes", default=None,
+                   help="Zero-shot split: classes of the training images, e.g. '0-4' or 'a,b' (default: all).")
+    g.add_argument("--test_classes", default=None, help="Zero-shot split: classes of the test images, e.g. '5-9'.")
+    g.add_argument("--zero_shot_images", default="split", choices=["split", "all"],
+                   help="split: training images of --train_classes and test images of --test_classes; all: every "
+                   "image of each class from both splits (CUB-200-2011/Cars196 protocol: --train_classes 1-100 "
+                   "--test_classes 101-200 --zero_shot_images all).")
+    g.add_argument("--embedding", default="onehot",
+                   help="With --embedding_weight: class-embedding file whose targets are added to the metric loss.")
+    g.add_argument("--embedding_weight", type=float, default=m.embedding_weight,
+                   help="Weight of the semantic-embedding loss (1 - <target, embedding>) added to the metric loss.")
+    g.add_argument("--task", default="metric", help=argparse.SUPPRESS)
+    return p
+
+
+def config_from_args(args: argparse.Namespace, argv: list[str] | None):
+    from semembed.cli.learn_image_embeddings import config_from_args as base_config
+    from semembed.errors import SemembedError
+    from semembed.training.config import LEARN_METRIC_DEFAULTS, MetricConfig
+
+    if args.task != "metric":
+        raise SemembedError("learn_metric trains --task metric only (use learn_image_embeddings for other tasks)")
+    args.loss_name, args.loss = args.loss, "inv_corr"  # the base config's --loss is the class-embedding loss
+    config = base_config(args)
+    loss_kwargs, miner_kwargs = {}, {}
+    miner = args.miner
+    for flag, where in LOSS_FLAGS.items():
+        value = getattr(args, flag)
+        if value is None:
+            continue
+        if where == "loss":
+            if flag not in LOSS_ARGS[args.loss_name]:
+                raise SemembedError(f"--{flag}: the loss {args.loss_name} has no such hyperparameter "
+                                    f"(it takes: {', '.join('--' + a for a in LOSS_ARGS[args.loss_name] if a in LOSS_FLAGS) or 'none of them'})")
+            loss_kwargs[flag] = value
+        else:
+            name = "margin" if flag == "miner_margin" else flag
+            if miner is None and args.loss_name == "multi_similarity" and flag == "epsilon":
+                miner = "multi_similarity"
+            if miner in (None, "none") or name not in MINER_ARGS[miner]:
+                raise SemembedError(f"--{flag}: the miner {miner or '(none)'} takes no such argument")
+            miner_kwargs[name] = value
+    if miner == "none" and args.loss_name != "multi_similarity":
+        miner = None  # no miner is already the default of every other loss
+    given = [f for f in ("classes_per_batch", "images_per_class") if getattr(args, f) is not None]
+    batch_given = argv is not None and any(a == "--batch_size" or a.startswith("--batch_size=") for a in argv)
+    if given or not batch_given:
+        p = args.classes_per_batch or LEARN_METRIC_DEFAULTS["classes_per_batch"]
+        k = args.images_per_class or LEARN_METRIC_DEFAULTS["images_per_class"]
+        if p < 1 or k < 1:
+            raise SemembedError(f"--classes_per_batch and --images_per_class must be >= 1, got {p} and {k}")
+        if batch_given and args.batch_size != p * k:
+            raise SemembedError(f"--batch_size {args.batch_size} contradicts --classes_per_batch {p} x "
+                                f"--images_per_class {k} = {p * k}; give one or the other")
+        config.batch_size, config.m_per_class = p * k, k
+    for flag in ("xbm_size", "xbm_start"):
+        if getattr(args, flag) < 0:
+            raise SemembedError(f"--{flag} must be >= 0, got {getattr(args, flag)}")
+    xbm_flags = [f for f in ("xbm_start", "xbm_weight", "xbm_ring") if argv and f"--{f}" in argv]
+    if xbm_flags and not args.xbm_size:
+        raise SemembedError(f"--{xbm_flags[0]} needs --xbm_size (the cross-batch memory is off)")
+    metric = MetricConfig(loss=args.loss_name, loss_kwargs=loss_kwargs, miner=miner, miner_kwargs=miner_kwargs,
+                          distance=args.distance, proxy_lr_multiplier=args.proxy_lr_multiplier,
+                          xbm_size=args.xbm_size, xbm_start=args.xbm_start, xbm_weight=args.xbm_weight,
+                          xbm_ring=args.xbm_ring, freeze_bn=args.freeze_bn, embedding_weight=args.embedding_weight)
+    if args.embedding_weight and args.embedding == "onehot":
+        raise SemembedError("--embedding_weight needs --embedding FILE (a class-embedding file)")
+    if args.embedding != "onehot" and not args.embedding_weight:
+        raise SemembedError("--embedding is used only with --embedding_weight > 0")
+    return dataclasses.replace(config, task="metric", metric=metric, train_classes=args.train_classes,
+                               test_classes=args.test_classes, zero_shot_images=args.zero_shot_images)
+
+
+@reports_errors
+def main(argv: list[str] | None = None) -> int:
+    import sys
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parse_args(build_parser(), argv)
+    config = config_from_args(args, argv)
+    from semembed.cli.learn_image_embeddings import run_training
+
+    return run_training(config)

@@ -1,0 +1,83 @@
+"""The metric-learning benchmark figures: Recall@K, MAP@R, R-Precision (via :mod:`.retrieval`) and NMI.
+
+Definitions as METRIC_LEARNING.md §11: Recall@K = share of queries with a
+same-class item among their K nearest database items (the query itself removed
+by index); MAP@R and R-Precision as pytorch-metric-learning; lone queries (no
+other item of their class) are left out.  Rankings are those of
+:func:`semembed.evaluation.retrieval.retrieval_metrics` (cosine of L2-normalised
+features, ties broken by database index — the spec's "ties in the query's
+favour" rule can differ only on exact ties).  NMI: k-means (scikit-learn,
+k = number of query classes, fixed seed) on the query features, scored with
+``normalized_mutual_info_score`` (arithmetic mean).
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from semembed.errors import SemembedError
+from semembed.taxonomy import Hierarchy
+
+#: the field's K lists (METRIC_LEARNING.md §11)
+RECALL_KS = {"cub": (1, 2, 4, 8), "cars": (1, 2, 4, 8), "sop": (1, 10, 100, 1000), "inshop": (1, 10, 20, 30, 40, 50)}
+
+
+def flat_hierarchy(*label_arrays: Sequence) -> tuple[Hierarchy, list[np.ndarray]]:
+    """A one-level taxonomy (root → every class) and the labels as its string ids."""
+    labels = [np.asarray(a).astype(str) for a in label_arrays]
+    classes = sorted(set(np.concatenate(labels).tolist()))
+    root = "<root>"
+    while root in classes:
+        root += "_"
+    return Hierarchy([root] * len(classes), classes, source="<flat labels>", str_ids=True), labels
+
+
+def nmi_score(features: np.ndarray, labels: Sequence, *, seed: int = 0, normalize: bool = True) -> float:
+    """NMI between the classes and a k-means clustering (k = number of classes) of ``features`` (N x d)."""
+    from sklearn.cluster import KMeans
+    from sklearn.metrics import normalized_mutual_info_score
+
+    x = np.asarray(features, dtype=np.float64)
+    labels = np.asarray(labels)
+    if x.ndim != 2 or len(x) != len(labels):
+        raise SemembedError(f"nmi_score: expected N x d features and N labels, got {x.shape} and {labels.shape}")
+    k = len(np.unique(labels))
+    if k < 2 or len(x) <= k:
+        return float("nan")
+    if normalize:
+        x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+    clusters = KMeans(n_clusters=k, random_state=seed, n_init=1).fit_predict(x)
+    return float(normalized_mutual_info_score(labels, clusters))
+
+
+def metric_learning_metrics(
+    features: np.ndarray,
+    labels: Sequence,
+    *,
+    recall_ks: Iterable[int] = (1, 2, 4, 8),
+    query_features: np.ndarray | None = None,
+    query_labels: Sequence | None = None,
+    nmi: bool = True,
+    seed: int = 0,
+) -> dict:
+    """``{"Recall@K": ..., "R-Precision": ..., "mAP@R": ..., "NMI": ...}`` of one set against itself
+    (``features``, ``labels``) or of queries against a gallery (``query_*`` given; nothing excluded).
+
+    K values above the database size are dropped.  NMI clusters the queries.
+    """
+    from semembed.evaluation.retrieval import retrieval_metrics
+
+    separate = query_features is not None
+    hierarchy, lab = flat_hierarchy(labels, *(() if not separate else (query_labels,)))
+    n_rank = len(labels) - (0 if separate else 1)
+    ks = [k for k in sorted(set(int(k) for k in recall_ks)) if 1 <= k <= n_rank]
+    out = retrieval_metrics(features, lab[0], hierarchy, ks=(1,), clip_ahp=None, ap=False, recall_ks=ks,
+                            map_at_r=True, similarities=("LCS_HEIGHT",),
+                            query_features=query_features, query_labels=lab[1] if separate else None)
+    result = {k: float(v) for k, v in out.items() if not k.startswith("P@")}
+    if nmi:
+        result["NMI"] = nmi_score(query_features if separate else features, query_labels if separate else labels,
+                                  seed=seed)
+    return result

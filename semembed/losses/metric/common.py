@@ -1,0 +1,133 @@
+"""What every metric loss shares: the pair context (distances, positive/negative masks) and stable LSEs.
+
+Conventions (METRIC_LEARNING.md §0): P_i = references with anchor i's label,
+self excluded **by index**; N_i = references with another label.  A batch is
+its own reference set by default (self index = row number); a memory
+(:class:`~semembed.losses.metric.xbm.CrossBatchMemory`) gives, per anchor, the
+slot holding its own copy.  ``self_threshold`` adds the compatibility rule of
+Deep_Metric / research-ms-loss: positives with cosine ≥ ``self_threshold``
+(1 − 1e-5 there) are dropped too.  A reference of weight 0 takes part in no
+pair.  Masks and mining are not differentiable; gradients flow through the
+selected distances only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from keras import ops
+
+#: fill value of masked logits: exp(NEG_FILL - m) is exactly 0 in float32/64, no inf - inf
+NEG_FILL = -1e30
+
+
+def compute_dtype(x) -> str:
+    """float64 stays float64; everything else (float16, bfloat16, float32) is computed in float32."""
+    return "float64" if str(getattr(x, "dtype", "")).endswith("float64") else "float32"
+
+
+def masked_lse(z, mask, axis: int = -1, *, plus_one: bool = False):
+    """Stable ``log Σ_{mask} e^z`` (``plus_one``: ``log(1 + Σ e^z)`` = LSE₀) along ``axis``.
+
+    Returns ``(value, has_any)``.  LSE₀ over an empty set is exactly 0 (finite
+    gradient); plain LSE over an empty set is returned as 0 with
+    ``has_any = False`` (the caller decides what an empty set means).
+    """
+    mask = ops.cast(mask, "bool")
+    z = ops.where(mask, z, ops.cast(NEG_FILL, z.dtype))
+    m = ops.max(z, axis=axis, keepdims=True)
+    if plus_one:
+        m = ops.maximum(m, ops.cast(0.0, z.dtype))
+    m = ops.stop_gradient(m)
+    s = ops.sum(ops.where(mask, ops.exp(z - m), ops.cast(0.0, z.dtype)), axis=axis, keepdims=True)
+    if plus_one:
+        s = s + ops.exp(-m)
+    has = ops.any(mask, axis=axis)
+    if not plus_one:
+        s = ops.where(ops.expand_dims(has, axis), s, ops.ones_like(s))
+    out = ops.squeeze(m + ops.log(s), axis=axis)
+    if not plus_one:
+        out = ops.where(has, out, ops.zeros_like(out))
+    return out, has
+
+
+def masked_mean(x, mask, axis: int = -1):
+    """Mean of ``x`` over ``mask`` along ``axis`` (0 where the mask is empty), and the counts."""
+    maskf = ops.cast(mask, x.dtype)
+    n = ops.sum(maskf, axis=axis)
+    return ops.sum(x * maskf, axis=axis) / ops.maximum(n, 1.0), n
+
+
+@dataclass
+class PairContext:
+    """Anchors (the batch) against references (the batch itself or a memory), everything a loss reads.
+
+    Attributes:
+        labels (B,), embeddings (B, D): the anchors (float32/64).
+        ref_labels (R,), ref_embeddings (R, D): the references.
+        weights (B,), ref_weights (R,): per-sample weights (ones by default).
+        mat (B, R): ``distance(embeddings, ref_embeddings)``.
+        is_inverted: ``mat`` is a similarity (larger = closer).
+        pos, neg (B, R) bool: positive / negative pairs (self and weight-0 references excluded).
+        same_set: the references are the anchors themselves.
+    """
+
+    labels: object
+    embeddings: object
+    ref_labels: object
+    ref_embeddings: object
+    weights: object
+    ref_weights: object
+    mat: object
+    is_inverted: bool
+    pos: object
+    neg: object
+    same_set: bool
+    dtype: str
+
+    @property
+    def num_anchors(self):
+        """Σ of the anchor weights (= B when unweighted): the "mean over all anchors" denominator."""
+        return ops.sum(self.weights)
+
+    def closeness(self):
+        """``mat`` oriented so that larger = closer (similarity, or −distance)."""
+        return self.mat if self.is_inverted else -self.mat
+
+
+def build_context(distance, labels, embeddings, weights=None, *, ref_labels=None, ref_embeddings=None,
+                  ref_weights=None, ref_self_index=None, self_threshold: float | None = None) -> PairContext:
+    """The :class:`PairContext` of anchors against references (see the module docstring).
+
+    ``ref_self_index`` (B,) int: the reference index of each anchor's own copy
+    (−1: none); default: the row number when the references are the anchors.
+    """
+    dtype = compute_dtype(embeddings)
+    emb = ops.cast(embeddings, dtype)
+    labels = ops.cast(ops.reshape(labels, (-1,)), "int32")
+    n = ops.shape(labels)[0]
+    w = ops.ones((n,), dtype) if weights is None else ops.cast(ops.reshape(weights, (-1,)), dtype)
+    same_set = ref_embeddings is None
+    if same_set:
+        r_emb, r_labels, r_w = emb, labels, w
+        self_index = ops.arange(n, dtype="int32")
+    else:
+        r_emb = ops.cast(ref_embeddings, dtype)
+        r_labels = ops.cast(ops.reshape(ref_labels, (-1,)), "int32")
+        r_w = ops.ones((ops.shape(r_labels)[0],), dtype) if ref_weights is None else ops.cast(
+            ops.reshape(ref_weights, (-1,)), dtype)
+        self_index = (ops.full((n,), -1, "int32") if ref_self_index is None
+                      else ops.cast(ops.reshape(ref_self_index, (-1,)), "int32"))
+    mat = distance(emb, None if same_set else r_emb)
+    r_count = ops.shape(r_labels)[0]
+    is_self = ops.equal(ops.arange(r_count, dtype="int32")[None, :], self_index[:, None])
+    usable = ops.logical_and(ops.logical_not(is_self), (r_w > 0)[None, :])
+    same = ops.equal(labels[:, None], r_labels[None, :])
+    pos = ops.logical_and(same, usable)
+    if self_threshold is not None:
+        from semembed.losses.metric.distances import cosine_similarity
+
+        cos = ops.stop_gradient(cosine_similarity(emb, r_emb))
+        pos = ops.logical_and(pos, cos < self_threshold)
+    neg = ops.logical_and(ops.logical_not(same), usable)
+    return PairContext(labels, emb, r_labels, r_emb, w, r_w, mat, distance.is_inverted, pos, neg, same_set, dtype)

@@ -1,0 +1,74 @@
+"""Recall@K, MAP@R, R-Precision and NMI of metric learning (METRIC_LEARNING.md §11, facts 18-19)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from semembed.evaluation.metric_learning import metric_learning_metrics, nmi_score
+
+
+def at(angle):
+    return np.array([np.cos(angle), np.sin(angle)])
+
+
+def test_map_at_r_example_fact_19():
+    query = at(0.0)[None]
+    gallery = np.stack([at(a) for a in (0.1, 0.2, 0.3, 1.0, 0.5, 0.6)])
+    g_labels = np.array([1, 0, 1, 1, 0, 0])  # ranking from the query: pos, neg, pos, neg, neg, pos
+    m = metric_learning_metrics(gallery, g_labels, query_features=query, query_labels=np.array([1]), nmi=False)
+    assert m["mAP@R"] == pytest.approx((1 + 2 / 3) / 3) and m["R-Precision"] == pytest.approx(2 / 3)
+    assert m["Recall@1"] == 1.0
+
+
+def brute_recall(x, y, k):
+    xn = x / np.linalg.norm(x, axis=1, keepdims=True)
+    hits = []
+    for q in range(len(y)):
+        if (y == y[q]).sum() < 2:
+            continue
+        sims = [(xn[q] @ xn[j], j) for j in range(len(y)) if j != q]
+        best_pos = max(s for s, j in sims if y[j] == y[q])
+        closer_negatives = sum(1 for s, j in sims if y[j] != y[q] and s > best_pos)
+        hits.append(closer_negatives < k)  # the spec's rule (no ties in random data)
+    return np.mean(hits)
+
+
+def test_recall_matches_a_loop_and_grows_with_k_fact_18():
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 6, size=80)
+    x = rng.normal(size=(80, 5))
+    m = metric_learning_metrics(x, y, recall_ks=(1, 2, 4, 8), nmi=False)
+    values = [m[f"Recall@{k}"] for k in (1, 2, 4, 8)]
+    assert values == sorted(values)
+    for k in (1, 2, 4, 8):
+        assert m[f"Recall@{k}"] == pytest.approx(brute_recall(x, y, k))
+
+
+def test_nmi_is_one_for_separated_clusters_and_low_for_noise():
+    rng = np.random.default_rng(1)
+    y = np.repeat(np.arange(4), 25)
+    centres = np.eye(4, 6) * 10
+    assert nmi_score(centres[y] + rng.normal(size=(100, 6)) * 0.1, y) == pytest.approx(1.0)
+    assert nmi_score(rng.normal(size=(100, 6)), y) < 0.2
+
+
+def test_evaluate_retrieval_reports_nmi(tmp_path):
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO, script_env
+
+    rng = np.random.default_rng(2)
+    y = np.repeat(np.arange(5, 10), 10)
+    x = np.eye(10, 12)[y] * 5 + rng.normal(size=(50, 12))
+    np.savez(tmp_path / "f.npz", feat=x, labels=y)
+    r = subprocess.run([sys.executable, str(REPO / "scripts" / "evaluate_retrieval.py"), "--feat", str(tmp_path / "f.npz"),
+                        "--hierarchy", str(REPO / "hierarchies" / "fashion_mnist" / "fashion_mnist.parent-child.txt"),
+                        "--recall_k", "1", "--map_at_r", "--nmi", "--plot_max", "0", "--json", str(tmp_path / "m.json")],
+                       capture_output=True, text=True, env=script_env(), timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    import json
+
+    got = json.loads((tmp_path / "m.json").read_text())["f"]
+    assert got["NMI"] == pytest.approx(nmi_score(x, y)) and "NMI" in r.stdout

@@ -1,0 +1,98 @@
+"""learn_metric end to end in subprocesses: the issue's command line on a zero-shot image folder, errors, flags."""
+
+from __future__ import annotations
+
+import inspect
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from semembed.cli import learn_metric as cli
+from tests.conftest import REPO, script_env
+
+SCRIPT = str(REPO / "scripts" / "learn_metric.py")
+
+
+def run(*args, timeout=300):
+    return subprocess.run([sys.executable, SCRIPT, *map(str, args)], capture_output=True, text=True,
+                          env=script_env(), timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    """AVSL-style zero-shot folder: train/<c0..c4>, test/<c5..c7>, 20 (train) / 8 (test) 36-px images each."""
+    root = tmp_path_factory.mktemp("zs")
+    rng = np.random.default_rng(0)
+    for split, classes, n in (("train", range(5), 20), ("test", range(5, 8), 8)):
+        for c in classes:
+            d = root / split / f"c{c}"
+            d.mkdir(parents=True)
+            base = rng.integers(0, 255, size=(36, 36, 3))
+            for i in range(n):
+                img = np.clip(base + rng.normal(0, 20, size=base.shape), 0, 255).astype(np.uint8)
+                Image.fromarray(img).save(d / f"{i}.png")
+    return root
+
+
+def test_the_issue_command_line_writes_test_embeddings(tmp_path, folder):
+    dump = tmp_path / "f.npz"
+    r = run("--dataset", "ImageFolder", "--data_root", folder, "--crop_size", "32", "--target_size", "32",
+            "--architecture", "simple-tiny", "--loss", "multi_similarity", "--classes_per_batch", "5",
+            "--images_per_class", "10", "--epochs", "2", "--feature_dump", dump, "--no_progress")
+    assert r.returncode == 0, r.stderr[-3000:]
+    for metric in ("Recall@1", "Recall@8", "mAP@R", "R-Precision", "NMI"):
+        assert metric in r.stdout
+    z = np.load(dump)
+    assert z["feat"].shape == (24, 512) and np.allclose(np.linalg.norm(z["feat"], axis=1), 1, atol=1e-4)
+    assert sorted(set(z["labels"].tolist())) == [5, 6, 7]  # unseen classes, numbered after the 5 training ones
+    again = run("--dataset", "ImageFolder", "--data_root", folder, "--crop_size", "32", "--target_size", "32",
+                "--architecture", "simple-tiny", "--epochs", "1", "--feature_dump", dump)
+    assert again.returncode == 2 and "--overwrite" in again.stderr and "Traceback" not in again.stderr
+
+
+@pytest.mark.parametrize("loss,extra", [
+    ("proxy_anchor", ["--proxy_lr_multiplier", "10"]),
+    ("contrastive", ["--xbm_size", "64", "--xbm_start", "2", "--snapshot", "SNAP"]),
+    ("triplet_margin", ["--miner", "triplet_margin", "--type_of_triplets", "semihard", "--margin", "0.1"]),
+])
+def test_other_losses_train(tmp_path, folder, loss, extra):
+    extra = [str(tmp_path / "s.npz") if a == "SNAP" else a for a in extra]
+    r = run("--dataset", "ImageFolder", "--data_root", folder, "--crop_size", "32", "--target_size", "32",
+            "--architecture", "simple-tiny", "--loss", loss, "--classes_per_batch", "4", "--images_per_class", "4",
+            "--epochs", "1", "--embedding_dim", "16", "--no_progress", *extra)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "Recall@1" in r.stdout
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--loss", "nca", "--alpha", "2"], "--alpha: the loss nca has no such hyperparameter"),
+    (["--loss", "lifted_structure", "--xbm_size", "64"], "--xbm_size: the loss lifted_structure"),
+    (["--xbm_start", "5"], "--xbm_start needs --xbm_size"),
+    (["--loss", "proxy_nca", "--miner", "batch_hard"], "--miner: the proxy loss proxy_nca"),
+    (["--loss", "contrastive", "--epsilon", "0.2"], "--epsilon: the miner (none)"),
+    (["--batch_size", "30", "--classes_per_batch", "4", "--images_per_class", "4"], "contradicts"),
+    (["--train_classes", "c0,c9"], "--train_classes: the dataset has no class 'c9'"),
+    (["--loss", "multi_similarity", "--classes_per_batch", "9"], "needs 9 classes per batch"),
+])
+def test_bad_flags_are_clear_errors(folder, args, message):
+    pk = [] if "--classes_per_batch" in args else ["--classes_per_batch", "4", "--images_per_class", "4"]
+    r = run("--dataset", "ImageFolder", "--data_root", folder, "--crop_size", "32", "--target_size", "32",
+            "--architecture", "simple-tiny", "--epochs", "1", "--no_progress", *pk, *args)
+    assert r.returncode == 2 and message in r.stderr, r.stderr[-2000:]
+    assert "Traceback" not in r.stderr
+
+
+def test_flag_tables_match_the_constructors():
+    from semembed.losses.metric import METRIC_LOSSES, MINERS
+
+    for name, args in cli.LOSS_ARGS.items():
+        params = set(inspect.signature(METRIC_LOSSES[name].__init__).parameters)
+        params |= set(inspect.signature(METRIC_LOSSES[name].__mro__[1].__init__).parameters)
+        assert set(args) <= params, name
+        assert {a for a in cli.LOSS_FLAGS if cli.LOSS_FLAGS[a] == "loss"} & params <= set(args) | {"distance"}, name
+    assert set(cli.LOSSES) == set(METRIC_LOSSES)
+    for name, args in cli.MINER_ARGS.items():
+        assert set(args) <= set(inspect.signature(MINERS[name].__init__).parameters), name
