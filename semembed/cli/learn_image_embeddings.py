@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from semembed.cli._checks import add_size_flags, check_architecture, check_sizes
-from semembed.cli._common import reports_errors
+from semembed.cli._common import DefaultsFormatter, parse_args, reports_errors
 
 SCHEDULES = ["SGDR", "SGD", "CLR", "ResNet-Schedule", "cosine"]
 
@@ -16,10 +16,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     d = TrainConfig()  # the defaults, written once
     p = argparse.ArgumentParser(
+        allow_abbrev=False,
         prog="learn_image_embeddings",
         description="Learn to map images onto class embeddings with a custom training loop under "
         "tf.distribute (one device, --gpus N, --cpu_replicas N, or a TF_CONFIG cluster).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=DefaultsFormatter,
     )
     g = p.add_argument_group("Data parameters")
     g.add_argument("--dataset", default="default",
@@ -163,7 +164,7 @@ def config_from_args(args: argparse.Namespace):
 
 @reports_errors
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = parse_args(build_parser(), argv)
     config = config_from_args(args)
     return run_training(config)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
-from semembed.cli._common import parse_args, reports_errors
+from semembed.cli._common import DefaultsFormatter, parse_args, reports_errors
 
 LOSSES = ("contrastive", "triplet_margin", "lifted_structure", "generalized_lifted_structure", "binomial_deviance",
           "nca", "multi_similarity", "proxy_anchor", "proxy_nca", "normalized_softmax")
@@ -50,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
         "structure, binomial deviance, NCA, multi-similarity, Proxy-Anchor, Proxy-NCA, normalised softmax), "
         "optionally with cross-batch memory, on class-balanced batches; prints Recall@K, MAP@R and NMI of "
         "the test images. Also accepts every flag of learn_image_embeddings (schedules, snapshots, dumps).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=DefaultsFormatter,
     )
     p.set_defaults(optimizer=d["optimizer"], lr_schedule=d["lr_schedule"], sgd_lr=d["sgd_lr"],
                    sgd_min_lr=d["sgd_min_lr"], epochs=d["epochs"], embedding_dim=d["embedding_dim"])

@@ -96,6 +96,8 @@ def test_misspelt_and_abbreviated_flags_are_unknown(inputs):
     r = _run("compute_class_embedding", "--hier", d / "tree.txt", "--out", d / "e.npz")  # no abbreviations
     assert r.returncode == 2 and "unrecognized arguments: --hier" in r.stderr, r.stderr
     assert not (d / "e.npz").exists()
+    r = _run("learn_image_embeddings", "--dataset", "digits", "--embed", "onehot")
+    assert r.returncode == 2 and "unrecognized arguments: --embed (did you mean --embedding?)" in r.stderr, r.stderr
 
 
 @pytest.mark.parametrize("name,args,message", [
@@ -137,7 +139,7 @@ def test_approx_sim_with_as_many_dimensions_as_classes_works(inputs):
 
 
 @pytest.mark.parametrize("name", ["compute_class_embedding", "evaluate_retrieval", "evaluate_classification_accuracy",
-                                  "demo"])
+                                  "demo", "learn_image_embeddings", "learn_metric"])
 def test_help_states_each_default_once(name):
     r = subprocess.run([sys.executable, "-m", "semembed", name, "--help"], capture_output=True, text=True,
                        env=script_env(), cwd=REPO, timeout=120)
