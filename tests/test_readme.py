@@ -26,7 +26,6 @@ README = REPO / "README.md"
 # substring of the example (first line for Python blocks) -> why it is not run here
 SKIP = {
     "-m venv .venv": "installs packages and runs the demo (minutes); .ci/run does this",
-    "-m pytest -q": "the test suite itself",
     "semembed demo": "trains two models (minutes); tests/training/test_demo.py runs the demo on a small budget",
     "--dataset CIFAR-100 --data_root /data/cifar-100-python": "needs the CIFAR-100 files and hours of training",
     "--dataset CUB --data_root /data/CUB_200_2011": "needs the CUB-200-2011 images",
