@@ -88,7 +88,7 @@ def worker(arch: str, replicas: int, steps: int, batch: int, variants: bool = Fa
     return out
 
 
-def quality(epochs: int, steps: int | None, seeds: list[int]) -> None:
+def quality(epochs: int, steps: int | None, seeds: list[int], compare_baseline: bool = True) -> None:
     """Our loop vs plain ``model.fit`` on the same layers and pipeline, and vs the softmax baseline.
 
     Fashion-MNIST, our clothing taxonomy's ``unitsphere`` embeddings, ``simple-tiny``, batch 128,
@@ -136,9 +136,13 @@ def quality(epochs: int, steps: int | None, seeds: list[int]) -> None:
             print(f"quality seed {seed}: nearest-embedding errors {wrong.sum()}, of which {sibling.mean():.1%} between "
                   f"siblings (LCA height 1); the head's errors {(run.probabilities.argmax(1) != run.test_labels).sum()}",
                   flush=True)
-            demo = train(TrainConfig(task="embedding", embedding=path, cls_weight=0.1, cls_lr_multiplier=10.0,
-                                     **common)).final
-            base = train(TrainConfig(task="classifier", embedding="onehot", **common)).final
+            if compare_baseline:
+                demo = train(TrainConfig(task="embedding", embedding=path, cls_weight=0.1, cls_lr_multiplier=10.0,
+                                         **common)).final
+                base = train(TrainConfig(task="classifier", embedding="onehot", **common)).final
+            else:  # bench/demo_recipes.py trains these two with the same settings
+                nan = float("nan")
+                demo, base = {"accuracy": nan, "prob_accuracy": nan}, {"accuracy": nan}
 
             # model.fit: the same layers, loss, optimizer, schedule and tf.data pipeline
             keras.utils.set_random_seed(seed)
@@ -182,6 +186,8 @@ def main() -> None:
     ap.add_argument("--quality", action="store_true", help="also run the Fashion-MNIST quality comparison")
     ap.add_argument("--quality_epochs", type=int, default=3)
     ap.add_argument("--quality_seeds", type=int, nargs="+", default=[0, 1])
+    ap.add_argument("--quality_no_baseline", action="store_true",
+                    help="only our loop vs model.fit (bench/demo_recipes.py trains the head at 10x and the baseline)")
     ap.add_argument("--quality_steps", type=int, default=0, help="cap on steps per epoch (0: full epochs)")
     ap.add_argument("--variants", action="store_true", help="also time bfloat16 and XLA (1 replica)")
     ap.add_argument("--worker", nargs=2, metavar=("ARCH", "REPLICAS"), help=argparse.SUPPRESS)
@@ -203,7 +209,7 @@ def main() -> None:
                     print(f"{arch:15s} 32x32 batch {args.batch}, 1 replica, {name:11s}: {res[name]:7.1f} img/s, "
                           f"ratio to float32 without XLA {res[name] / res['custom_loop']:.2f}")
     if args.quality:
-        quality(args.quality_epochs, args.quality_steps or None, args.quality_seeds)
+        quality(args.quality_epochs, args.quality_steps or None, args.quality_seeds, not args.quality_no_baseline)
 
 
 if __name__ == "__main__":
