@@ -117,6 +117,7 @@ def train(config: TrainConfig) -> TrainResult:
     schedule = LearningRateSchedule(config.schedule, schedule_steps, epochs)
 
     task = task_cls.from_config(config, ds, targets)
+    metadata = model_metadata(config, ds, class_ids)
     val_bs = config.val_batch_size or config.batch_size
 
     def train_data(epoch: int, ctx: tf.distribute.InputContext):
@@ -128,7 +129,7 @@ def train(config: TrainConfig) -> TrainResult:
         schedule=schedule, steps_per_epoch=steps, optimizer=optimizer, mixed_precision=config.mixed_precision,
         jit_compile=config.jit_compile, snapshot=config.snapshot,
         snapshot_best=config.snapshot_best, snapshot_best_path=config.snapshot_best_path,
-        log_dir=config.log_dir, progress=not config.no_progress, chief=is_chief(strategy),
+        log_dir=config.log_dir, progress=not config.no_progress, chief=is_chief(strategy), model_metadata=metadata,
     )
     resumed = trainer.restore(config.initial_epoch)
     if resumed:
@@ -163,12 +164,21 @@ def train(config: TrainConfig) -> TrainResult:
         from semembed.training.export import save_features, save_model, save_weights
 
         if config.weight_dump:
-            save_weights(trainer.model, config.weight_dump, overwrite=config.overwrite)
+            save_weights(trainer.model, config.weight_dump, overwrite=config.overwrite, metadata=metadata)
         if config.model_dump:
-            save_model(trainer.model, config.model_dump, overwrite=config.overwrite)
+            save_model(trainer.model, config.model_dump, overwrite=config.overwrite, metadata=metadata)
         if config.feature_dump:
             save_features(features, config.feature_dump, labels=test_labels, overwrite=config.overwrite)
     return TrainResult(trainer.model, trainer.history, final, features, probs, test_labels, class_ids)
+
+
+def model_metadata(config: TrainConfig, ds, class_ids) -> dict:
+    """What saved models carry (``semembed.models.metadata``): preprocessing, class ids, task, architecture."""
+    from semembed.data.preprocessing import Preprocessing
+
+    return {"format": 1, "preprocessing": Preprocessing.from_dataset(ds).to_dict(), "classes": list(class_ids),
+            "task": config.task, "architecture": config.architecture, "dataset": ds.name,
+            "loss": config.loss if config.task == "embedding" else None}
 
 
 def _warmup_variables(model, task) -> list:
@@ -192,19 +202,10 @@ def _warmup_variables(model, task) -> list:
 
 
 def predict(trainer, data) -> tuple[np.ndarray, np.ndarray | None]:
-    """Embeddings (and class probabilities) of a dataset in its order."""
+    """Embeddings (and class probabilities) of a dataset in its order (the task's ``predict_step``)."""
     import tensorflow as tf
 
-    task = trainer.task
+    from semembed.inference.runner import collect
 
-    @tf.function
-    def step(batch):
-        return task.predict_step(batch)
-
-    feats, probs = [], []
-    for batch in data:
-        emb, prob = step(batch)
-        feats.append(np.asarray(emb.numpy(), dtype=np.float32))  # float32 under mixed precision too
-        if prob is not None:
-            probs.append(np.asarray(prob.numpy(), dtype=np.float32))
-    return np.concatenate(feats), (np.concatenate(probs) if probs else None)
+    features, probs = collect(tf.function(trainer.task.predict_step), data)
+    return features, probs

@@ -62,6 +62,7 @@ class Trainer:
             (repeated as needed and zipped with the main stream: ``batch[name]``).
         mixed_precision: ``off`` | ``float16`` | ``bfloat16``.
         jit_compile: XLA-compile each loss/gradient computation.
+        model_metadata: stored in the models the trainer saves (``--snapshot_best``).
     """
 
     task: Task
@@ -81,6 +82,7 @@ class Trainer:
     progress: bool = True
     chief: bool = True
     history: list = field(default_factory=list)
+    model_metadata: dict | None = None  # stored in saved models (preprocessing, classes, task)
 
     def __post_init__(self) -> None:
         if self.mixed_precision not in PRECISION_POLICIES:
@@ -294,7 +296,7 @@ class Trainer:
             self.state.best = float(value)
             from semembed.training.export import save_model
 
-            save_model(self.model, self.snapshot_best_path, overwrite=True)
+            save_model(self.model, self.snapshot_best_path, overwrite=True, metadata=self.model_metadata)
 
 
 def _means(totals: dict[str, float]) -> dict[str, float]:
