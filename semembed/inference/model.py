@@ -98,6 +98,7 @@ def load_inference_model(
     num_classes: int | None = None,
     crop_size: int | None = None,
     target_size: int | None = None,
+    check_size: bool = True,
 ) -> InferenceModel:
     """Load ``path`` for inference.
 
@@ -110,6 +111,8 @@ def load_inference_model(
         layer: name or index of the layer whose output are the features.
         embedding_dim, num_classes: sizes of rebuilt HDF5 networks (default: read from the file).
         crop_size, target_size: override the stored sizes (e.g. a fine-tuned 448-px model).
+        check_size: refuse a network whose fixed input size differs from the preprocessing's crop
+            (callers that check it themselves, with their own flags in the message, pass False).
 
     Raises:
         SemembedError: a missing/unreadable file, no preprocessing known, a wrong layer.
@@ -146,7 +149,7 @@ def load_inference_model(
     want = tuple(network.inputs[0].shape[1:4])
     if want[2] is not None and want[2] != prep.channels:
         raise SemembedError(f"{path} takes {want[2]}-channel images but its preprocessing gives {prep.channels}")
-    if None not in want[:2] and want[:2] != tuple(prep.crop_size):
+    if check_size and None not in want[:2] and want[:2] != tuple(prep.crop_size):
         raise SemembedError(f"{path} takes {want[0]}x{want[1]} images but the preprocessing crops "
                             f"{prep.crop_size[0]}x{prep.crop_size[1]}; set --crop_size {want[0]}")
     if prob is not None and classes is not None and int(prob.shape[-1]) != len(classes):
