@@ -19,6 +19,7 @@ class TrainConfig:
     target_size: int | None = None  # shorter side before cropping (file datasets; None: the dataset's)
     crop_size: int | None = None  # network input size (file datasets; None: the dataset's)
     embedding: str = "onehot"  # class-embedding file, or "onehot" (cosine loss)
+    class_list: str | None = None  # file of class ids to use, in order (with embedding="onehot")
     architecture: str = "simple"
     loss: str = "inv_corr"
     cls_weight: float = 0.0
@@ -30,6 +31,10 @@ class TrainConfig:
     momentum: float = 0.9  # SGD, as the reference
     weight_decay: float = 0.0  # extra decay on kernels: coupled L2 for sgd/adam, decoupled for adamw
     embedding_dim: int = 128  # output size of the metric task's embedding
+    classifier_loss: str = "softmax"  # loss of --task classifier, a registered name (semembed.losses.classification)
+    label_smoothing: float = 0.0  # classifier: target 1 - eps for the true class, eps / (C - 1) for the others
+    task_options: dict = field(default_factory=dict)  # a method's own hyper-parameters (defaults: its Task class)
+    warmup_lr: float | None = None  # constant rate of the --finetune_init phase (None: the schedule's)
     sample_weights: str | None = None  # CSV: path (or index), weight
     m_per_class: int = 0  # > 0: m-per-class batches (batch_size / m classes x m images)
     mixed_precision: str = "off"  # off | float16 | bfloat16

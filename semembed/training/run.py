@@ -29,16 +29,26 @@ class TrainResult:
     class_ids: list
 
 
-def load_targets(embedding: str, dataset_name: str, data_root: str | None, **sizes):
+def load_targets(embedding: str, dataset_name: str, data_root: str | None, class_list: str | None = None, **sizes):
     """(class-embedding matrix, class id list, dataset) for ``--embedding FILE`` or ``onehot``.
 
+    ``class_list``: a file of class ids (first word per line) restricting and ordering the classes
+    (``onehot`` only: an embedding file's ``ind2label`` does that).
     ``sizes``: ``target_size`` / ``crop_size`` for :func:`semembed.data.get_dataset`.
     """
     from semembed.data import get_dataset
 
     if embedding == "onehot":
-        ds = get_dataset(dataset_name, data_root, **sizes)
+        classes = None
+        if class_list:
+            from semembed.taxonomy.parsing import read_class_list
+
+            classes = read_class_list(class_list, str_ids=True)[0]  # converted to the dataset's id type
+        ds = get_dataset(dataset_name, data_root, classes=classes, **sizes)
         return np.eye(ds.num_classes, dtype=np.float32), list(ds.classes), ds
+    if class_list:
+        raise SemembedError(f"--class_list {class_list}: the classes come from the embedding file {embedding} "
+                            "(its ind2label); give one of them")
     from semembed.class_embeddings import load_class_embedding
 
     emb = load_class_embedding(embedding)
@@ -84,8 +94,8 @@ def train(config: TrainConfig) -> TrainResult:
     task_cls = get_task(config.task)
     optimizer = config.optimizer_config()
     name, root = resolve_dataset(config)
-    targets, class_ids, ds = load_targets(config.embedding, name, root, target_size=config.target_size,
-                                          crop_size=config.crop_size)
+    targets, class_ids, ds = load_targets(config.embedding, name, root, config.class_list,
+                                          target_size=config.target_size, crop_size=config.crop_size)
     replicas = strategy.num_replicas_in_sync
     if config.batch_size % replicas:
         raise SemembedError(f"--batch_size {config.batch_size} is not divisible by the {replicas} replicas")
@@ -148,7 +158,15 @@ def train(config: TrainConfig) -> TrainResult:
     warming_up = trainer.state.phase == "warmup" if resumed else bool(config.finetune and config.finetune_init > 0)
     if warming_up:
         print(f"Training the new layers for {config.finetune_init} epochs")
+        main_schedule = trainer.schedule
+        if config.warmup_lr:  # a constant rate for the warm-up (the reference's DeViSE --init_lr)
+            from semembed.training.schedules import ScheduleConfig
+
+            trainer.schedule = LearningRateSchedule(
+                ScheduleConfig(name="SGD", sgd_schedule=f"1:{config.warmup_lr!r},{config.finetune_init}"),
+                schedule_steps, config.finetune_init)
         trainer.fit(config.finetune_init, variables=_warmup_variables(trainer.model, task), phase="warmup")
+        trainer.schedule = main_schedule
         trainer.state.epoch = config.initial_epoch
         trainer.state.global_step = 0
     trainer.fit(epochs)

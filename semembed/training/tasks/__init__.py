@@ -41,6 +41,8 @@ def list_tasks() -> list[str]:
 
 
 # the built-in methods register themselves on import
-from semembed.training.tasks import classifier, embedding, metric  # noqa: E402,F401
+from semembed.training.tasks import (  # noqa: E402,F401
+    center_loss, classifier, devise, embedding, label_embedding, metric,
+)
 
 __all__ = ["get_task", "list_tasks", "register_task"]
