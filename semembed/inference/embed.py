@@ -6,11 +6,14 @@ import logging
 import math
 import os
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from semembed.errors import SemembedError
-from semembed.inference.model import InferenceModel
+
+if TYPE_CHECKING:  # the model module imports TensorFlow (via the data layer); programs that only search do not
+    from semembed.inference.model import InferenceModel
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +48,7 @@ def image_batches(paths: list[str], preprocessing, batch_size: int):
     return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 
-def embed_images(model: InferenceModel, paths: list[str], *, batch_size: int = DEFAULT_BATCH_SIZE,
+def embed_images(model: "InferenceModel", paths: list[str], *, batch_size: int = DEFAULT_BATCH_SIZE,
                  progress: bool = False, skip_unreadable: bool = False) -> Embeddings:
     """Run ``model`` over the image files ``paths`` (batched, decoded in parallel).
 

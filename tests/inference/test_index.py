@@ -88,3 +88,33 @@ def test_faiss_index_reaches_its_target_recall(tmp_path):
     loaded, _, info = load_index(str(tmp_path / "f"))
     assert info["nprobe"] == index.nprobe and loaded.kind == "faiss"
     np.testing.assert_array_equal(loaded.search(q, 10)[0], a)
+
+
+def test_index_and_search_programs_on_feature_files(tmp_path, capsys):
+    """`index --features` / `search --query_feat` (no model, no TensorFlow) against the exact index's own ranking."""
+    from semembed.cli import index as index_cli
+    from semembed.cli import search as search_cli
+
+    rng = np.random.default_rng(4)
+    db, q = rng.standard_normal((50, 6)).astype(np.float32), rng.standard_normal((4, 6)).astype(np.float32)
+    np.savez(tmp_path / "db.npz", feat=db, paths=np.array([f"g/{i}.png" for i in range(50)]))
+    np.savez(tmp_path / "q.npz", feat=q, paths=np.array([f"q/{i}.png" for i in range(4)]))
+    kinds = ["exact"] + (["faiss"] if faiss_available() else [])
+    for kind in kinds:
+        assert index_cli.main(["--features", str(tmp_path / "db.npz"), "--out", str(tmp_path / kind), "--kind", kind,
+                               "--metric", "l2"]) == 0
+        out = tmp_path / f"{kind}.csv"
+        assert search_cli.main(["--index", str(tmp_path / kind), "--query_feat", str(tmp_path / "q.npz"), "--k", "5",
+                                "--out", str(out)]) == 0
+        lines = out.read_text().splitlines()
+        assert lines[0] == "query,rank,path,score" and len(lines) == 1 + 4 * 5
+        want, _ = _brute_force(db, q, 5, "l2")
+        got = np.array([int(line.split(",")[2][2:-4]) for line in lines[1:]]).reshape(4, 5)
+        if kind == "exact":
+            np.testing.assert_array_equal(got, want)
+        else:  # 50 rows: a single IVF cell, scanned exhaustively
+            np.testing.assert_array_equal(np.sort(got, axis=1), np.sort(want, axis=1))
+    assert index_cli.main(["--features", str(tmp_path / "db.npz"), "--out", str(tmp_path / "exact")]) == 2
+    assert "exists already" in capsys.readouterr().err
+    assert index_cli.main(["--features", str(tmp_path / "db.npz"), "--out", str(tmp_path / "x"), "--nprobe", "3"]) == 2
+    assert "--nprobe is only used with --kind faiss" in capsys.readouterr().err
