@@ -8,12 +8,10 @@ from semembed.cli._common import parse_args, reports_errors
 from semembed.cli._training import (
     add_data_flags, add_output_flags, add_schedule_flags, add_training_flags, config_kwargs, run_training,
 )
-from semembed.cli.learn_classifier import BASELINE_FINETUNE_INIT
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from semembed.losses.center import DEFAULT_CENTER_LOSS_WEIGHT, DEFAULT_EMBED_DIM
-    from semembed.training.config import TrainConfig
+    from semembed.training.config import BASELINE_FINETUNE_INIT, METHOD_DEFAULTS, TrainConfig
 
     d = TrainConfig()
     p = argparse.ArgumentParser(prog="learn_center_loss", allow_abbrev=False,
@@ -22,10 +20,10 @@ def build_parser() -> argparse.ArgumentParser:
     g = p.add_argument_group("Data parameters")
     add_data_flags(g, class_list=True)
     g = p.add_argument_group("Center loss parameters")
-    g.add_argument("--embed_dim", type=int, default=DEFAULT_EMBED_DIM, help="Size of the learned embeddings (with --centroids: their dimension).")
+    g.add_argument("--embed_dim", type=int, default=METHOD_DEFAULTS["center_loss"]["embed_dim"], help="Size of the learned embeddings (with --centroids: their dimension).")
     g.add_argument("--centroids", default=None, help="Class-embedding file: fixed class centres instead of learned ones "
                    "(its ind2label restricts and orders the classes).")
-    g.add_argument("--center_loss_weight", type=float, default=DEFAULT_CENTER_LOSS_WEIGHT,
+    g.add_argument("--center_loss_weight", type=float, default=METHOD_DEFAULTS["center_loss"]["center_loss_weight"],
                    help="Weight of the center loss (the softmax loss weighs 1).")
     g = p.add_argument_group("Training parameters")
     add_training_flags(g, d, finetune_init=BASELINE_FINETUNE_INIT)

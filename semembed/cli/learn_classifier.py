@@ -14,13 +14,8 @@ from semembed.cli._training import (
     add_data_flags, add_output_flags, add_schedule_flags, add_training_flags, config_kwargs, run_training,
 )
 
-#: --finetune_init default of the reference's baseline programs (learn_image_embeddings: 8)
-BASELINE_FINETUNE_INIT = 3
-
-
 def build_parser() -> argparse.ArgumentParser:
-    from semembed.losses.classification import classifier_loss_names
-    from semembed.training.config import TrainConfig
+    from semembed.training.config import BASELINE_FINETUNE_INIT, TrainConfig
 
     d = TrainConfig()
     p = argparse.ArgumentParser(prog="learn_classifier", allow_abbrev=False,
@@ -29,8 +24,8 @@ def build_parser() -> argparse.ArgumentParser:
     g = p.add_argument_group("Data parameters")
     add_data_flags(g, class_list=True)
     g = p.add_argument_group("Training parameters")
-    g.add_argument("--loss", default=d.classifier_loss, choices=classifier_loss_names(),
-                   help="Classification loss (registered in semembed.losses.classification).")
+    g.add_argument("--loss", default=d.classifier_loss,
+                   help="Classification loss, a name registered in semembed.losses.classification (softmax, ...).")
     g.add_argument("--label_smoothing", type=float, default=d.label_smoothing,
                    help="Target 1 - eps for the true class and eps/(classes - 1) for the others (the reference's smoothing).")
     add_training_flags(g, d, finetune_init=BASELINE_FINETUNE_INIT)
@@ -45,6 +40,10 @@ def config_from_args(args: argparse.Namespace):
 
     if not 0.0 <= args.label_smoothing < 1.0:
         raise SemembedError(f"--label_smoothing must be in [0, 1), got {args.label_smoothing}")
+    from semembed.losses.classification import classifier_loss_names  # before any data is read
+
+    if args.loss not in classifier_loss_names():
+        raise SemembedError(f"unknown --loss {args.loss!r}; registered classifier losses: {', '.join(classifier_loss_names())}")
     return TrainConfig(**config_kwargs(args), task="classifier", classifier_loss=args.loss,
                        label_smoothing=args.label_smoothing)
 

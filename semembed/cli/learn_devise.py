@@ -12,15 +12,11 @@ import argparse
 from semembed.cli._common import parse_args, reports_errors
 from semembed.cli._training import add_data_flags, add_output_flags, add_training_flags, config_kwargs, run_training
 
-#: the reference's defaults (learn_devise.py)
-DEFAULTS = {"init_epochs": 25, "ft_epochs": 75, "init_lr": 0.01, "ft_lr": 0.001}
-
-
 def build_parser() -> argparse.ArgumentParser:
-    from semembed.losses.devise import DEFAULT_MARGIN
-    from semembed.training.config import TrainConfig
+    from semembed.training.config import METHOD_DEFAULTS, TrainConfig
 
     d = TrainConfig()
+    DEFAULTS = METHOD_DEFAULTS["devise"]
     p = argparse.ArgumentParser(prog="learn_devise", allow_abbrev=False,
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter,
                                 description="Learn to map images onto class embeddings with DeViSE's hinge rank loss.")
@@ -29,7 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--embedding", required=True, help="Class-embedding file (compute_class_embedding); its rows are "
                    "L2-normalised and its ind2label restricts and orders the classes.")
     g = p.add_argument_group("DeViSE parameters")
-    g.add_argument("--margin", type=float, default=DEFAULT_MARGIN, help="Margin of the hinge rank loss.")
+    g.add_argument("--margin", type=float, default=DEFAULTS["margin"], help="Margin of the hinge rank loss.")
     g.add_argument("--init_weights", default=None, help="Pretrained weights (loaded by layer name) to start from; "
                    "then the projection trains alone first.")
     g.add_argument("--init_epochs", type=int, default=DEFAULTS["init_epochs"], help="Epochs of the projection alone (with --init_weights).")

@@ -8,25 +8,23 @@ from semembed.cli._common import parse_args, reports_errors
 from semembed.cli._training import (
     add_data_flags, add_output_flags, add_schedule_flags, add_training_flags, config_kwargs, run_training,
 )
-from semembed.cli.learn_classifier import BASELINE_FINETUNE_INIT
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from semembed.losses.center import DEFAULT_EMBED_DIM
-    from semembed.losses.label_embedding import DEFAULT_ALPHA, DEFAULT_BETA, DEFAULT_TAU
-    from semembed.training.config import TrainConfig
+    from semembed.training.config import BASELINE_FINETUNE_INIT, METHOD_DEFAULTS, TrainConfig
 
     d = TrainConfig()
+    m = METHOD_DEFAULTS["label_embedding"]
     p = argparse.ArgumentParser(prog="learn_labelembedding", allow_abbrev=False,
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter,
                                 description="Train a label embedding network (Sun et al.).")
     g = p.add_argument_group("Data parameters")
     add_data_flags(g, class_list=True)
     g = p.add_argument_group("Label embedding parameters")
-    g.add_argument("--embed_dim", type=int, default=DEFAULT_EMBED_DIM, help="Embedding size.")
-    g.add_argument("--tau", type=float, default=DEFAULT_TAU, help="Softmax temperature of the second head's targets.")
-    g.add_argument("--alpha", type=float, default=DEFAULT_ALPHA, help="Cap on the second head's true-class probability.")
-    g.add_argument("--beta", type=float, default=DEFAULT_BETA, help="Weight of the hard targets in the first head's loss.")
+    g.add_argument("--embed_dim", type=int, default=m["embed_dim"], help="Embedding size.")
+    g.add_argument("--tau", type=float, default=m["tau"], help="Softmax temperature of the second head's targets.")
+    g.add_argument("--alpha", type=float, default=m["alpha"], help="Cap on the second head's true-class probability.")
+    g.add_argument("--beta", type=float, default=m["beta"], help="Weight of the hard targets in the first head's loss.")
     g = p.add_argument_group("Training parameters")
     add_training_flags(g, d, finetune_init=BASELINE_FINETUNE_INIT)
     add_schedule_flags(p)

@@ -1,6 +1,6 @@
 """Center loss (Wen et al., ECCV 2016), as the reference's ``learn_center_loss.py``: ½‖f(x) − c_y‖².
 
-Added to the softmax cross-entropy with ``--center_loss_weight`` (default 0.1). The centres c are
+Added to the softmax cross-entropy with ``--center_loss_weight`` (reference default 0.1). The centres c are
 either learned (an embedding table trained with the network, as the reference's Keras
 ``Embedding`` layer) or fixed to given class embeddings (``--centroids FILE``).
 """
@@ -8,11 +8,6 @@ either learned (an embedding table trained with the network, as the reference's 
 from __future__ import annotations
 
 from keras import ops
-
-#: the reference's defaults (learn_center_loss.py)
-DEFAULT_CENTER_LOSS_WEIGHT = 0.1
-DEFAULT_EMBED_DIM = 100
-
 
 def center_loss(features, centers):
     """Per-sample ½‖features − centers‖² (B,) of features and their class centres, both (B, D)."""

@@ -10,17 +10,13 @@ from __future__ import annotations
 import numpy as np
 from keras import ops
 
-#: the reference's --margin default (learn_devise.py)
-DEFAULT_MARGIN = 0.1
-
-
 def normalized_class_embeddings(embedding: np.ndarray) -> np.ndarray:
     """Rows L2-normalised (as learn_devise.py does with the file's embedding)."""
     emb = np.asarray(embedding, dtype=np.float32)
     return emb / np.linalg.norm(emb, axis=-1, keepdims=True)
 
 
-def devise_rank_loss(labels, outputs, class_embeddings, margin: float = DEFAULT_MARGIN):
+def devise_rank_loss(labels, outputs, class_embeddings, margin: float):
     """Per-sample hinge rank loss (B,) of outputs (B, D) against the (C, D) normalised class embeddings."""
     outputs = ops.cast(outputs, "float32")
     emb = ops.convert_to_tensor(class_embeddings, dtype="float32")

@@ -17,18 +17,11 @@ from __future__ import annotations
 
 from keras import ops
 
-#: the reference's defaults (learn_labelembedding.py)
-DEFAULT_TAU = 2.0
-DEFAULT_ALPHA = 0.9
-DEFAULT_BETA = 0.5
-
-
 def _soft_ce(logits, target_probs):
     return -ops.sum(target_probs * ops.log_softmax(logits, axis=-1), axis=-1)
 
 
-def label_embedding_loss(labels, out1, out2, label_emb, tau: float = DEFAULT_TAU, alpha: float = DEFAULT_ALPHA,
-                         beta: float = DEFAULT_BETA):
+def label_embedding_loss(labels, out1, out2, label_emb, tau: float, alpha: float, beta: float):
     """Per-sample loss (B,) from the logits ``out1``, ``out2`` (B, C) and the rows E_y ``label_emb`` (B, C)."""
     labels = ops.cast(labels, "int32")
     out1, out2, label_emb = (ops.cast(t, "float32") for t in (out1, out2, label_emb))

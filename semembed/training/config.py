@@ -9,6 +9,22 @@ from dataclasses import dataclass, field
 from semembed.training.schedules import ScheduleConfig
 
 
+#: hyper-parameters of the baselines (``TrainConfig.task_options``), the reference's defaults
+#: (learn_devise.py, learn_center_loss.py, learn_labelembedding.py); written once, here
+METHOD_DEFAULTS: dict[str, dict] = {
+    "devise": {"margin": 0.1, "init_epochs": 25, "ft_epochs": 75, "init_lr": 0.01, "ft_lr": 0.001},
+    "center_loss": {"embed_dim": 100, "center_loss_weight": 0.1, "fixed_centroids": False},
+    "label_embedding": {"embed_dim": 100, "tau": 2.0, "alpha": 0.9, "beta": 0.5},
+}
+#: --finetune_init of the reference's baseline programs (learn_image_embeddings: TrainConfig.finetune_init)
+BASELINE_FINETUNE_INIT = 3
+
+
+def method_option(config: "TrainConfig", task: str, name: str):
+    """``config.task_options[name]``, else the method's default from :data:`METHOD_DEFAULTS`."""
+    return config.task_options.get(name, METHOD_DEFAULTS[task][name])
+
+
 @dataclass
 class TrainConfig:
     """Everything ``learn_image_embeddings`` needs; field names follow the reference's flags."""

@@ -93,7 +93,7 @@ def test_label_embedding_loss_values_and_stopped_gradients():
     o1, o2 = rng.standard_normal((n, c)) * 2, rng.standard_normal((n, c)) * 2
     o2[0, labels[0]] = 10.0  # a confidently correct row: the alpha cap and the mask are active
     emb = rng.standard_normal((n, c))
-    got = np.asarray(label_embedding_loss(labels, *(x.astype(np.float32) for x in (o1, o2, emb)), 2.0, 0.9, 0.5))
+    got = np.asarray(label_embedding_loss(labels, *(x.astype(np.float32) for x in (o1, o2, emb)), tau=2.0, alpha=0.9, beta=0.5))
     np.testing.assert_allclose(got, _label_embedding_numpy(labels, o1, o2, emb, 2.0, 0.9, 0.5), rtol=1e-5)
     # the label embedding learns only from L_emb_o2: d/dE = (softmax(E) - softmax(o2/tau)) * mask * n / sum(mask)
     e = tf.Variable(emb.astype(np.float32))

@@ -16,7 +16,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from semembed.losses.center import DEFAULT_CENTER_LOSS_WEIGHT, DEFAULT_EMBED_DIM, center_loss
+from semembed.losses.center import center_loss
+from semembed.training.config import METHOD_DEFAULTS, method_option
 from semembed.training.step import regularization
 from semembed.training.task import Task
 from semembed.training.tasks import register_task
@@ -40,8 +41,8 @@ class CenterLossTask(Task):
 
     architecture: str
     num_classes: int
-    embed_dim: int = DEFAULT_EMBED_DIM
-    center_loss_weight: float = DEFAULT_CENTER_LOSS_WEIGHT
+    embed_dim: int = METHOD_DEFAULTS["center_loss"]["embed_dim"]
+    center_loss_weight: float = METHOD_DEFAULTS["center_loss"]["center_loss_weight"]
     centroids: np.ndarray | None = None
     input_shape: tuple | None = None
     top_k: tuple[int, ...] = ()
@@ -50,11 +51,10 @@ class CenterLossTask(Task):
 
     @classmethod
     def from_config(cls, config, dataset, targets):
-        opts = config.task_options
-        fixed = targets if opts.get("fixed_centroids") else None
-        dim = int(fixed.shape[1]) if fixed is not None else int(opts.get("embed_dim", DEFAULT_EMBED_DIM))
+        fixed = targets if method_option(config, "center_loss", "fixed_centroids") else None
+        dim = int(fixed.shape[1]) if fixed is not None else int(method_option(config, "center_loss", "embed_dim"))
         return cls(config.architecture, dataset.num_classes, embed_dim=dim,
-                   center_loss_weight=float(opts.get("center_loss_weight", DEFAULT_CENTER_LOSS_WEIGHT)),
+                   center_loss_weight=float(method_option(config, "center_loss", "center_loss_weight")),
                    centroids=fixed, input_shape=dataset.image_shape, top_k=tuple(config.top_k_acc))
 
     def __post_init__(self) -> None:

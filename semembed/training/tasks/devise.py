@@ -15,7 +15,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from semembed.losses.devise import DEFAULT_MARGIN, devise_rank_loss, normalized_class_embeddings
+from semembed.losses.devise import devise_rank_loss, normalized_class_embeddings
+from semembed.training.config import METHOD_DEFAULTS, method_option
 from semembed.training.step import regularization
 from semembed.training.task import Task
 from semembed.training.tasks import register_task
@@ -37,7 +38,7 @@ class DeviseTask(Task):
 
     architecture: str
     class_embeddings: np.ndarray
-    margin: float = DEFAULT_MARGIN
+    margin: float = METHOD_DEFAULTS["devise"]["margin"]
     input_shape: tuple | None = None
     top_k: tuple[int, ...] = ()
 
@@ -45,7 +46,7 @@ class DeviseTask(Task):
 
     @classmethod
     def from_config(cls, config, dataset, targets):
-        return cls(config.architecture, targets, margin=float(config.task_options.get("margin", DEFAULT_MARGIN)),
+        return cls(config.architecture, targets, margin=float(method_option(config, "devise", "margin")),
                    input_shape=dataset.image_shape, top_k=tuple(config.top_k_acc))
 
     def __post_init__(self) -> None:

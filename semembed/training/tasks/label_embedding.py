@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import keras
 import tensorflow as tf
 
-from semembed.losses.center import DEFAULT_EMBED_DIM
-from semembed.losses.label_embedding import DEFAULT_ALPHA, DEFAULT_BETA, DEFAULT_TAU, label_embedding_loss
+from semembed.losses.label_embedding import label_embedding_loss
+from semembed.training.config import METHOD_DEFAULTS, method_option
 from semembed.training.step import regularization
 from semembed.training.task import Task
 from semembed.training.tasks import register_task
@@ -39,10 +39,10 @@ class LabelEmbeddingTask(Task):
 
     architecture: str
     num_classes: int
-    embed_dim: int = DEFAULT_EMBED_DIM
-    tau: float = DEFAULT_TAU
-    alpha: float = DEFAULT_ALPHA
-    beta: float = DEFAULT_BETA
+    embed_dim: int = METHOD_DEFAULTS["label_embedding"]["embed_dim"]
+    tau: float = METHOD_DEFAULTS["label_embedding"]["tau"]
+    alpha: float = METHOD_DEFAULTS["label_embedding"]["alpha"]
+    beta: float = METHOD_DEFAULTS["label_embedding"]["beta"]
     input_shape: tuple | None = None
     top_k: tuple[int, ...] = ()
 
@@ -50,10 +50,11 @@ class LabelEmbeddingTask(Task):
 
     @classmethod
     def from_config(cls, config, dataset, targets):
-        o = config.task_options
-        return cls(config.architecture, dataset.num_classes, embed_dim=int(o.get("embed_dim", DEFAULT_EMBED_DIM)),
-                   tau=float(o.get("tau", DEFAULT_TAU)), alpha=float(o.get("alpha", DEFAULT_ALPHA)),
-                   beta=float(o.get("beta", DEFAULT_BETA)), input_shape=dataset.image_shape,
+        def opt(name):
+            return method_option(config, "label_embedding", name)
+
+        return cls(config.architecture, dataset.num_classes, embed_dim=int(opt("embed_dim")), tau=float(opt("tau")),
+                   alpha=float(opt("alpha")), beta=float(opt("beta")), input_shape=dataset.image_shape,
                    top_k=tuple(config.top_k_acc))
 
     def __post_init__(self) -> None:
