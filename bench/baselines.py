@@ -16,6 +16,7 @@ fine-tunes a pretrained network with Adagrad), center loss (``center_loss``, lea
 100-d), label embedding (``label_embedding``, 100-d).
 
 Usage: flock /tmp/semembed-heavy.lock python bench/baselines.py [--seeds 0,1] [--epochs 3] [--steps 150]
+       python bench/baselines.py --merge_logs run1.log run2.log   # one table from the per-run lines of earlier runs
 """
 
 from __future__ import annotations
@@ -54,7 +55,11 @@ def main() -> int:
     p.add_argument("--steps", type=int, default=150, help="steps per epoch")
     p.add_argument("--methods", default=None, help="comma-separated subset of the method names")
     p.add_argument("--out_dir", default=str(REPO / "runs" / "baselines"))
+    p.add_argument("--merge_logs", nargs="+", default=None, help="print the table of the per-run lines of these logs")
     args = p.parse_args()
+    if args.merge_logs:
+        print(table(parse_logs(args.merge_logs)))
+        return 0
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from semembed.class_embeddings import compute_class_embedding, save_class_embedding
     from semembed.data import default_dataset
@@ -94,20 +99,41 @@ def main() -> int:
             results.setdefault(name, []).append({k: float(metrics[k]) for _, k in COLUMNS})
             print(f"  {name}, seed {seed}: " + ", ".join(f"{c} {metrics[k]:.4f}" for c, k in COLUMNS)
                   + f" ({time.perf_counter() - t0:.0f} s)", flush=True)
+            (out / "results.json").write_text(json.dumps(results, indent=1))  # after every run
+    text = table(results)
+    total = time.perf_counter() - start
+    print(text)
+    print(f"total {total:.0f} s")
+    (out / "results.md").write_text(text + f"\n\n{len(seeds)} seeds, {args.epochs} x {args.steps} steps, {total:.0f} s\n")
+    return 0
+
+
+def table(results: dict) -> str:
+    """Markdown table: one row per method, mean ± std (population) over its runs."""
     lines = ["| method | " + " | ".join(c for c, _ in COLUMNS) + " |", "|---" * (len(COLUMNS) + 1) + "|"]
     for name, runs in results.items():
         cells = []
         for _, key in COLUMNS:
             v = np.array([r[key] for r in runs])
             cells.append(f"{v.mean():.4f} ± {v.std():.4f}" if len(v) > 1 else f"{v.mean():.4f}")
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    table = "\n".join(lines)
-    total = time.perf_counter() - start
-    print(table)
-    print(f"total {total:.0f} s")
-    (out / "results.md").write_text(table + f"\n\n{len(seeds)} seeds, {args.epochs} x {args.steps} steps, {total:.0f} s\n")
-    (out / "results.json").write_text(json.dumps(results, indent=1))
-    return 0
+        lines.append(f"| {name} (n={len(runs)}) | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def parse_logs(paths: list[str]) -> dict:
+    """Per-run lines ``  <method>, seed <s>: mAHP@250 x, mAP y, ...`` of earlier runs (values to 4 decimals)."""
+    import re
+
+    results: dict[str, list[dict]] = {}
+    pattern = re.compile(r"^  (.+), seed (\d+): (.+) \(\d+ s\)$")
+    for path in paths:
+        for line in Path(path).read_text().splitlines():
+            m = pattern.match(line)
+            if not m:
+                continue
+            values = dict(item.rsplit(" ", 1) for item in m.group(3).split(", "))
+            results.setdefault(m.group(1), []).append({key: float(values[col]) for col, key in COLUMNS})
+    return results
 
 
 if __name__ == "__main__":
