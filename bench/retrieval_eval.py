@@ -11,6 +11,9 @@ Cases (each in a fresh subprocess, so that the peak memory is its own):
 * ``100k-pml``:  N = 100,000, 128-d, 1,000 ILSVRC classes x 100: P@1 + R-Precision +
   mAP@R + AHP@250 (both similarities).  pytorch-metric-learning (without AHP): 29 s, 1.4 GB (recorded).
 * ``100k-ap``, ``100k-full``: mAP, and full-ranking AHP + mAP, at that size (slow: full sorts).
+* ``inference``: ``semembed.inference.index``: 100,000 indexed 128-d embeddings, 10,000 new queries,
+  k = 10.  Exact search (target >= 2,000 queries/s) and faiss IVF tuned to recall@10 >= 0.95
+  (target >= 10x the exact search), its recall measured on these queries against the exact results.
 
 ``--check`` recomputes the 10k figures with a straightforward implementation
 (stable argsort of every row, best ranking by sorting each query's similarities)
@@ -46,7 +49,9 @@ BASELINES = {
     "10k-pml": ("pytorch-metric-learning", 0.43, None),
     "100k-pml": ("pytorch-metric-learning (P@1, R-Prec, MAP@R only)", 29.0, 1.4),
 }
-ALL = ["10k-clip", "10k-full", "10k-pml", "100k-pml", "100k-ap", "100k-full"]
+ALL = ["10k-clip", "10k-full", "10k-pml", "100k-pml", "100k-ap", "100k-full", "inference"]
+INFERENCE_TARGET_QPS = 2000.0
+INFERENCE_FAISS_RATIO = 10.0
 
 
 def make_data(n_classes: int, per_class: int, dim: int, seed: int = 0):
@@ -80,6 +85,51 @@ OPTIONS = {
     "100k-ap": dict(ks=(1,), clip_ahp=None, ap=True, similarities=("LCS_HEIGHT",)),
     "100k-full": dict(ks=(1, 10, 50, 100), clip_ahp=None, full_ahp=True, ap=True),
 }
+
+
+def run_inference() -> dict:
+    """Exact and faiss search of 10,000 queries in 100,000 embeddings (k = 10)."""
+    from semembed.inference.index import ExactIndex, FaissIndex, faiss_available
+
+    feats, _ = make_data(1000, 110, 128)
+    db, q = feats[:100_000], feats[100_000:]
+    out = {"case": "inference"}
+    t0 = time.perf_counter()
+    exact = ExactIndex(db)
+    out["exact_build"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    e_idx, _ = exact.search(q, 10)
+    out["exact_seconds"] = time.perf_counter() - t0
+    out["exact_qps"] = len(q) / out["exact_seconds"]
+    if faiss_available():
+        t0 = time.perf_counter()
+        index = FaissIndex(db, target_recall=0.95, k=10)
+        out["faiss_build"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        f_idx, _ = index.search(q, 10)
+        out["faiss_seconds"] = time.perf_counter() - t0
+        out["faiss_qps"] = len(q) / out["faiss_seconds"]
+        out["faiss_recall"] = float(np.mean((f_idx[:, :, None] == e_idx[:, None, :]).any(axis=1)))
+        out["faiss_tuned_recall"] = index.recall
+        out.update(nlist=index.nlist, nprobe=index.nprobe)
+    out["peak_gb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
+    return out
+
+
+def print_inference(res: dict) -> None:
+    ok = "meets" if res["exact_qps"] >= INFERENCE_TARGET_QPS else "MISSES"
+    print(f"inference  exact: {res['exact_qps']:8.0f} queries/s ({res['exact_seconds']:.2f} s for 10,000; build "
+          f"{res['exact_build']:.2f} s) -> {res['exact_qps'] / INFERENCE_TARGET_QPS:.2f}x the target "
+          f"{INFERENCE_TARGET_QPS:.0f}/s ({ok})")
+    if "faiss_qps" in res:
+        ratio = res["faiss_qps"] / res["exact_qps"]
+        ok = "meets" if ratio >= INFERENCE_FAISS_RATIO and res["faiss_recall"] >= 0.95 else "MISSES"
+        print(f"           faiss IVF (nlist {res['nlist']}, nprobe {res['nprobe']}): {res['faiss_qps']:8.0f} queries/s "
+              f"({res['faiss_seconds']:.2f} s; build + tuning {res['faiss_build']:.1f} s) -> {ratio:.1f}x the exact "
+              f"search at recall@10 {res['faiss_recall']:.4f} on these queries (tuned on indexed rows: "
+              f"{res['faiss_tuned_recall']:.4f}); target >= {INFERENCE_FAISS_RATIO:.0f}x at >= 0.95 ({ok})")
+    else:
+        print("           faiss: not installed (pip install semembed[faiss]); skipped")
 
 
 def run_case(case: str, queries: int = 0) -> dict:
@@ -141,7 +191,7 @@ def main() -> int:
     p.add_argument("--queries", type=int, default=0, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.one:
-        print(json.dumps(run_case(args.one, args.queries)))
+        print(json.dumps(run_inference() if args.one == "inference" else run_case(args.one, args.queries)))
         return 0
     print(f"numpy {np.__version__}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
     print(f"baselines marked 'recorded': {RECORDED_WHERE}")
@@ -153,6 +203,9 @@ def main() -> int:
             print(out.stderr)
             return 1
         res = json.loads(out.stdout.strip().splitlines()[-1])
+        if case == "inference":
+            print_inference(res)
+            continue
         results[case] = res
         note = f" (extrapolated from {sub} queries)" if sub else ""
         line = f"{case:10s} {res['seconds']:8.2f} s wall ({res['cpu']:.2f} s CPU)   peak {res['peak_gb']:.2f} GB{note}"

@@ -17,6 +17,16 @@ COMMANDS = {
     "evaluate_classification_accuracy": "Accuracy, balanced and hierarchical accuracy.",
     "learn_image_embeddings": "Train a CNN to map images onto class embeddings.",
     "learn_metric": "Deep metric learning: metric losses, miners, XBM; Recall@K, MAP@R, NMI.",
+    "learn_classifier": "Train the softmax baseline (label smoothing, --loss choices).",
+    "learn_devise": "Train DeViSE: a linear map onto class embeddings with a hinge rank loss.",
+    "learn_center_loss": "Train softmax + center loss (learned or fixed centroids).",
+    "learn_labelembedding": "Train the label-embedding network (Sun et al.).",
+    "plot_hierarchy": "Draw a taxonomy as an SVG/PNG graph.",
+    "plot_recall_precision": "Precision-recall curves of feature files in one PNG.",
+    "embed": "Embeddings of image files with a trained model.",
+    "predict": "Top-k classes of image files with probabilities and taxonomy paths.",
+    "index": "Save a nearest-neighbour index of images (exact or faiss).",
+    "search": "The k nearest indexed images of query images (CSV, thumbnail grid).",
     "demo": "End-to-end demo on the embedded default dataset.",
 }
 

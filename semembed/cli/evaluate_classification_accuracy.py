@@ -82,35 +82,33 @@ def _model_scores(args, i, classes):
 
     if not args.dataset:
         raise SemembedError("--model needs --dataset and --data_root to read the images")
-    import keras
-
     from semembed.data import get_dataset
+    from semembed.data.preprocessing import Preprocessing
+    from semembed.inference.model import load_inference_model
+    from semembed.inference.runner import collect
 
     ds = get_dataset(args.dataset, args.data_root, classes=classes, target_size=args.target_size,
                      crop_size=args.crop_size)
-    from semembed.models import load_model_file
-
     path = args.model[i]
-    model = load_model_file(path, args.architecture, embedding_dim=args.embedding_dim, input_shape=ds.image_shape,
-                            default_dim=ds.num_classes)
+    # the dataset prepares the images; its sizes decide how an .h5 network is rebuilt
     layer = nth(args.layer, i, None)
-    if layer is not None:
-        try:
-            out = model.layers[int(layer)].output
-        except ValueError:
-            out = model.get_layer(layer).output
-        model = keras.Model(model.inputs[0], out)
-    want = tuple(model.inputs[0].shape[1:3])
+    if layer is None and nth(args.prob_features, i, False):
+        layer = "prob"  # probabilities: the softmax layer, whatever the model's first output
+    model = load_inference_model(path, architecture=args.architecture, preprocessing=Preprocessing.from_dataset(ds),
+                                 layer=layer, embedding_dim=args.embedding_dim, check_size=False)
+    want = tuple(model.network.inputs[0].shape[1:3])
     if None not in want and want != tuple(ds.image_shape[:2]):
         raise SemembedError(f"--model {path} takes {want[0]}x{want[1]} images but dataset {args.dataset} gives "
                             f"{ds.image_shape[0]}x{ds.image_shape[1]}; set --crop_size {want[0]} (and --target_size)")
+    import tensorflow as tf
+
+    @tf.function(reduce_retracing=True)
+    def step(batch):
+        return model.run(batch[0])[0], batch[1]
 
     def extract(dataset):
-        feats, labs = [], []
-        for x, y in dataset:
-            feats.append(np.asarray(model(x, training=False)))
-            labs.append(np.asarray(y))
-        return np.concatenate(feats), np.concatenate(labs)
+        feats, labs = collect(step, dataset)
+        return feats, labs
 
     test_x, test_y = extract(ds.test_dataset(args.batch_size))
     if nth(args.prob_features, i, False):

@@ -102,14 +102,13 @@ class Database:
 
     def distances(self, queries: np.ndarray, query_sqnorm: np.ndarray | None = None) -> np.ndarray:
         """``len(queries) x N`` distances (lower = closer) in the features' dtype, on the tie grid."""
-        dots = queries @ self._features_t
+        # the factor (-1 or -2, exact in floating point) goes on the small query block, not the product
         if self.normalize:
-            np.negative(dots, out=dots)
-            dist = dots
+            dist = np.negative(queries) @ self._features_t
         else:
             if query_sqnorm is None:
                 query_sqnorm = np.sum(queries**2, axis=-1)
-            dots *= -2.0
+            dots = (queries * queries.dtype.type(-2.0)) @ self._features_t
             dist = (query_sqnorm[:, None] + self.sqnorm[None, :]) + dots
         if len(self._dup_rows):
             dist[:, self._dup_rows] = dist[:, self._dup_firsts]
@@ -241,7 +240,7 @@ def _top_by_threshold(dist: np.ndarray, length: int) -> np.ndarray | None:
     rows, cols = np.divmod(flat, n)
     del flat
     counts = np.bincount(rows, minlength=b)
-    cap = 8 * need
+    cap = max(8 * need, 4 * _SAMPLE_RANK * stride)  # about _SAMPLE_RANK * stride images fall below t
     good = (counts >= need) & (counts <= cap)
     width = int(counts[good].max()) if good.any() else need
     out = np.empty((b, length), dtype=np.intp)

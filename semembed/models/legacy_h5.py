@@ -277,7 +277,8 @@ def _write_str_list_attr(group: h5py.Group, name: str, values: list[str]) -> Non
             group.attrs[f"{name}{i}"] = part
 
 
-def save_legacy_h5(model: keras.Model, path: str | os.PathLike, overwrite: bool = True) -> None:
+def save_legacy_h5(model: keras.Model, path: str | os.PathLike, overwrite: bool = True,
+                   metadata: dict | None = None) -> None:
     """Write ``model``'s weights in the Keras-2 weights-only HDF5 layout (atomically).
 
     Root attributes ``layer_names``, ``backend``, ``keras_version``; one group per layer with a
@@ -296,6 +297,10 @@ def save_legacy_h5(model: keras.Model, path: str | os.PathLike, overwrite: bool 
                 _write_str_list_attr(group, "weight_names", names)
                 for wname, w in zip(names, layer.weights):
                     group.create_dataset(wname, data=keras.ops.convert_to_numpy(w.value))
+        if metadata:
+            from semembed.models.metadata import write_metadata
+
+            write_metadata(tmp, metadata)
 
 
 def _all_layers(model: keras.Model) -> Iterator[keras.layers.Layer]:

@@ -9,6 +9,22 @@ from dataclasses import dataclass, field
 from semembed.training.schedules import ScheduleConfig
 
 
+#: hyper-parameters of the baselines (``TrainConfig.task_options``), the reference's defaults
+#: (learn_devise.py, learn_center_loss.py, learn_labelembedding.py); written once, here
+METHOD_DEFAULTS: dict[str, dict] = {
+    "devise": {"margin": 0.1, "init_epochs": 25, "ft_epochs": 75, "init_lr": 0.01, "ft_lr": 0.001},
+    "center_loss": {"embed_dim": 100, "center_loss_weight": 0.1, "fixed_centroids": False},
+    "label_embedding": {"embed_dim": 100, "tau": 2.0, "alpha": 0.9, "beta": 0.5},
+}
+#: --finetune_init of the reference's baseline programs (learn_image_embeddings: TrainConfig.finetune_init)
+BASELINE_FINETUNE_INIT = 3
+
+
+def method_option(config: "TrainConfig", task: str, name: str):
+    """``config.task_options[name]``, else the method's default from :data:`METHOD_DEFAULTS`."""
+    return config.task_options.get(name, METHOD_DEFAULTS[task][name])
+
+
 @dataclass
 class MetricConfig:
     """The ``metric`` task's settings (``learn_metric``'s flags); defaults and their sources in METRIC_LEARNING.md."""
@@ -37,6 +53,7 @@ class TrainConfig:
     target_size: int | None = None  # shorter side before cropping (file datasets; None: the dataset's)
     crop_size: int | None = None  # network input size (file datasets; None: the dataset's)
     embedding: str = "onehot"  # class-embedding file, or "onehot" (cosine loss)
+    class_list: str | None = None  # file of class ids to use, in order (with embedding="onehot")
     architecture: str = "simple"
     loss: str = "inv_corr"
     cls_weight: float = 0.0
@@ -53,6 +70,10 @@ class TrainConfig:
     train_classes: str | None = None  # zero-shot split: classes of the training images ("0-4", "a,b")
     test_classes: str | None = None  # ... and of the test images
     zero_shot_images: str = "split"  # split: the dataset's train/test images; all: every image of each class
+    classifier_loss: str = "softmax"  # loss of --task classifier, a registered name (semembed.losses.classification)
+    label_smoothing: float = 0.0  # classifier: target 1 - eps for the true class, eps / (C - 1) for the others
+    task_options: dict = field(default_factory=dict)  # a method's own hyper-parameters (defaults: its Task class)
+    warmup_lr: float | None = None  # constant rate of the --finetune_init phase (None: the schedule's)
     sample_weights: str | None = None  # CSV: path (or index), weight
     m_per_class: int = 0  # > 0: m-per-class batches (batch_size / m classes x m images)
     mixed_precision: str = "off"  # off | float16 | bfloat16

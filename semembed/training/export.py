@@ -14,30 +14,38 @@ import numpy as np
 
 from semembed.errors import SemembedError
 from semembed.io import atomic_path
+from semembed.models.metadata import write_metadata
 
 
-def save_model(model: keras.Model, path: str, overwrite: bool = False) -> None:
-    """Whole model: ``.keras`` (native), or legacy Keras-2 ``.h5`` when the name ends so."""
+def save_model(model: keras.Model, path: str, overwrite: bool = False, metadata: dict | None = None) -> None:
+    """Whole model: ``.keras`` (native), or legacy Keras-2 ``.h5`` when the name ends so.
+
+    ``metadata`` (preprocessing, class ids, task; :mod:`semembed.models.metadata`) is stored in the file.
+    """
     if path.lower().endswith(".h5") or path.lower().endswith(".hdf5"):
         from semembed.models import save_legacy_h5
 
-        save_legacy_h5(model, path, overwrite=overwrite)
+        save_legacy_h5(model, path, overwrite=overwrite, metadata=metadata)
         return
     if not path.endswith(".keras"):
         raise SemembedError(f"--model_dump {path}: use a name ending in .keras (Keras 3) or .h5 (legacy Keras 2)")
     with atomic_path(path, overwrite=overwrite) as tmp:
         model.save(tmp)
+        if metadata:
+            write_metadata(tmp, metadata)
 
 
-def save_weights(model: keras.Model, path: str, overwrite: bool = False) -> None:
+def save_weights(model: keras.Model, path: str, overwrite: bool = False, metadata: dict | None = None) -> None:
     """Weights only: ``*.weights.h5`` (Keras 3), or the legacy Keras-2 layout for other ``.h5`` names."""
     if path.endswith(".weights.h5"):
         with atomic_path(path, overwrite=overwrite) as tmp:
             model.save_weights(tmp)
+            if metadata:
+                write_metadata(tmp, metadata)
         return
     from semembed.models import save_legacy_h5
 
-    save_legacy_h5(model, path, overwrite=overwrite)
+    save_legacy_h5(model, path, overwrite=overwrite, metadata=metadata)
 
 
 def save_features(features: np.ndarray, path: str, labels: np.ndarray | None = None, overwrite: bool = False) -> None:

@@ -1,4 +1,4 @@
-"""Optimisers of a task: SGD (momentum / Nesterov), Adam, AdamW, with parameter groups.
+"""Optimisers of a task: SGD (momentum / Nesterov), Adam, AdamW, Adagrad, with parameter groups.
 
 A task names its optimisers (``"main"``, ``"discriminator"``, ...) and gives
 each a list of :class:`ParamGroup` (variables + learning-rate multiplier, e.g.
@@ -33,7 +33,7 @@ import tensorflow as tf
 
 from semembed.errors import SemembedError
 
-OPTIMIZERS = ("sgd", "adam", "adamw")
+OPTIMIZERS = ("sgd", "adam", "adamw", "adagrad")
 DECAY_MODES = ("l2", "decoupled")
 
 
@@ -42,7 +42,8 @@ class OptimizerConfig:
     """Hyper-parameters of one named optimiser (defaults: the reference's SGD, momentum 0.9, clip 10).
 
     Args:
-        name: ``sgd`` | ``adam`` | ``adamw``.
+        name: ``sgd`` | ``adam`` | ``adamw`` | ``adagrad`` (Keras 2's: accumulators start at 0, as the
+            reference's DeViSE used it).
         momentum, nesterov: SGD only.
         beta_1, beta_2, epsilon: Adam/AdamW (Keras defaults 0.9, 0.999, 1e-7).
         weight_decay: λ ≥ 0, applied to kernels (rank ≥ 2) only.
@@ -91,6 +92,9 @@ def _keras_optimizer(cfg: OptimizerConfig, decoupled_decay: float) -> keras.opti
     kw = dict(learning_rate=0.1, weight_decay=decoupled_decay or None)
     if cfg.name == "sgd":
         return keras.optimizers.SGD(momentum=cfg.momentum, nesterov=cfg.nesterov, **kw)
+    if cfg.name == "adagrad":
+        # Keras 2 (the reference) started the squared-gradient sums at 0; Keras 3 defaults to 0.1
+        return keras.optimizers.Adagrad(initial_accumulator_value=0.0, epsilon=cfg.epsilon, **kw)
     if cfg.name == "adam":
         return keras.optimizers.Adam(beta_1=cfg.beta_1, beta_2=cfg.beta_2, epsilon=cfg.epsilon, **kw)
     kw["weight_decay"] = decoupled_decay  # AdamW requires a number

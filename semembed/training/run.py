@@ -30,16 +30,26 @@ class TrainResult:
     class_ids: list
 
 
-def load_targets(embedding: str, dataset_name: str, data_root: str | None, **sizes):
+def load_targets(embedding: str, dataset_name: str, data_root: str | None, class_list: str | None = None, **sizes):
     """(class-embedding matrix, class id list, dataset) for ``--embedding FILE`` or ``onehot``.
 
+    ``class_list``: a file of class ids (first word per line) restricting and ordering the classes
+    (``onehot`` only: an embedding file's ``ind2label`` does that).
     ``sizes``: ``target_size`` / ``crop_size`` for :func:`semembed.data.get_dataset`.
     """
     from semembed.data import get_dataset
 
     if embedding == "onehot":
-        ds = get_dataset(dataset_name, data_root, **sizes)
+        classes = None
+        if class_list:
+            from semembed.taxonomy.parsing import read_class_list
+
+            classes = read_class_list(class_list, str_ids=True)[0]  # converted to the dataset's id type
+        ds = get_dataset(dataset_name, data_root, classes=classes, **sizes)
         return np.eye(ds.num_classes, dtype=np.float32), list(ds.classes), ds
+    if class_list:
+        raise SemembedError(f"--class_list {class_list}: the classes come from the embedding file {embedding} "
+                            "(its ind2label); give one of them")
     from semembed.class_embeddings import load_class_embedding
 
     emb = load_class_embedding(embedding)
@@ -115,8 +125,8 @@ def train(config: TrainConfig) -> TrainResult:
     task_cls = get_task(config.task)
     optimizer = config.optimizer_config()
     name, root = resolve_dataset(config)
-    targets, class_ids, ds = load_targets(config.embedding, name, root, target_size=config.target_size,
-                                          crop_size=config.crop_size)
+    targets, class_ids, ds = load_targets(config.embedding, name, root, config.class_list,
+                                          target_size=config.target_size, crop_size=config.crop_size)
     if config.zero_shot_images not in ("split", "all"):
         raise SemembedError(f"--zero_shot_images must be split or all, got {config.zero_shot_images!r}")
     if config.train_classes or config.test_classes or config.zero_shot_images == "all":
@@ -159,6 +169,7 @@ def train(config: TrainConfig) -> TrainResult:
     schedule = LearningRateSchedule(config.schedule, schedule_steps, epochs)
 
     task = task_cls.from_config(config, ds, targets)
+    metadata = model_metadata(config, ds, class_ids)
     val_bs = config.val_batch_size or config.batch_size
 
     def train_data(epoch: int, ctx: tf.distribute.InputContext):
@@ -170,7 +181,7 @@ def train(config: TrainConfig) -> TrainResult:
         schedule=schedule, steps_per_epoch=steps, optimizer=optimizer, mixed_precision=config.mixed_precision,
         jit_compile=config.jit_compile, snapshot=config.snapshot,
         snapshot_best=config.snapshot_best, snapshot_best_path=config.snapshot_best_path,
-        log_dir=config.log_dir, progress=not config.no_progress, chief=is_chief(strategy),
+        log_dir=config.log_dir, progress=not config.no_progress, chief=is_chief(strategy), model_metadata=metadata,
         signature=run_signature(config, targets, class_ids),
     )
     resumed = trainer.restore(config.initial_epoch)
@@ -190,7 +201,15 @@ def train(config: TrainConfig) -> TrainResult:
     warming_up = trainer.state.phase == "warmup" if resumed else bool(config.finetune and config.finetune_init > 0)
     if warming_up:
         print(f"Training the new layers for {config.finetune_init} epochs")
+        main_schedule = trainer.schedule
+        if config.warmup_lr:  # a constant rate for the warm-up (the reference's DeViSE --init_lr)
+            from semembed.training.schedules import ScheduleConfig
+
+            trainer.schedule = LearningRateSchedule(
+                ScheduleConfig(name="SGD", sgd_schedule=f"1:{config.warmup_lr!r},{config.finetune_init}"),
+                schedule_steps, config.finetune_init)
         trainer.fit(config.finetune_init, variables=_warmup_variables(trainer.model, task), phase="warmup")
+        trainer.schedule = main_schedule
         trainer.state.epoch = config.initial_epoch
         trainer.state.global_step = 0
     trainer.fit(epochs)
@@ -209,9 +228,9 @@ def train(config: TrainConfig) -> TrainResult:
         from semembed.training.export import save_features, save_model, save_weights
 
         if config.weight_dump:
-            save_weights(trainer.model, config.weight_dump, overwrite=config.overwrite)
+            save_weights(trainer.model, config.weight_dump, overwrite=config.overwrite, metadata=metadata)
         if config.model_dump:
-            save_model(trainer.model, config.model_dump, overwrite=config.overwrite)
+            save_model(trainer.model, config.model_dump, overwrite=config.overwrite, metadata=metadata)
         if config.feature_dump:
             save_features(features, config.feature_dump, labels=test_labels, overwrite=config.overwrite)
         print("Final test metrics: " + ", ".join(f"{k}: {v:.4f}" for k, v in final.items()))
@@ -227,6 +246,15 @@ def run_signature(config: TrainConfig, targets: np.ndarray, class_ids: list) -> 
     return {"task": config.task, "dataset": config.dataset, "class_embedding": digest.hexdigest()[:16],
             "batch_size": config.batch_size, "seed": config.seed, "lr_schedule": config.schedule.name,
             "m_per_class": config.m_per_class, "sample_weights": config.sample_weights}
+
+
+def model_metadata(config: TrainConfig, ds, class_ids) -> dict:
+    """What saved models carry (``semembed.models.metadata``): preprocessing, class ids, task, architecture."""
+    from semembed.data.preprocessing import Preprocessing
+
+    return {"format": 1, "preprocessing": Preprocessing.from_dataset(ds).to_dict(), "classes": list(class_ids),
+            "task": config.task, "architecture": config.architecture, "dataset": ds.name,
+            "loss": config.loss if config.task == "embedding" else None}
 
 
 def _warmup_variables(model, task) -> list:
@@ -250,19 +278,10 @@ def _warmup_variables(model, task) -> list:
 
 
 def predict(trainer, data) -> tuple[np.ndarray, np.ndarray | None]:
-    """Embeddings (and class probabilities) of a dataset in its order."""
+    """Embeddings (and class probabilities) of a dataset in its order (the task's ``predict_step``)."""
     import tensorflow as tf
 
-    task = trainer.task
+    from semembed.inference.runner import collect
 
-    @tf.function
-    def step(batch):
-        return task.predict_step(batch)
-
-    feats, probs = [], []
-    for batch in data:
-        emb, prob = step(batch)
-        feats.append(np.asarray(emb.numpy(), dtype=np.float32))  # float32 under mixed precision too
-        if prob is not None:
-            probs.append(np.asarray(prob.numpy(), dtype=np.float32))
-    return np.concatenate(feats), (np.concatenate(probs) if probs else None)
+    features, probs = collect(tf.function(trainer.task.predict_step), data)
+    return features, probs

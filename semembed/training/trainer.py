@@ -68,6 +68,7 @@ class Trainer:
             (repeated as needed and zipped with the main stream: ``batch[name]``).
         mixed_precision: ``off`` | ``float16`` | ``bfloat16``.
         jit_compile: XLA-compile each loss/gradient computation.
+        model_metadata: stored in the models the trainer saves (``--snapshot_best``).
     """
 
     task: Task
@@ -88,6 +89,7 @@ class Trainer:
     chief: bool = True
     history: list = field(default_factory=list)
     signature: dict = field(default_factory=dict)  # what a resumed run must share with this one
+    model_metadata: dict | None = None  # stored in saved models (preprocessing, classes, task)
 
     def __post_init__(self) -> None:
         if self.mixed_precision not in PRECISION_POLICIES:
@@ -303,7 +305,7 @@ class Trainer:
             self.state.best = float(value)
             from semembed.training.export import save_model
 
-            save_model(self.model, self.snapshot_best_path, overwrite=True)
+            save_model(self.model, self.snapshot_best_path, overwrite=True, metadata=self.model_metadata)
 
 
 def _means(totals: dict[str, float]) -> dict[str, float]:

@@ -75,8 +75,19 @@ def test_prob_head_of_keras_and_legacy_h5_agree(dumps, tmp_path):
     assert perf["a.m.keras"] == perf["a.w.weights.h5"]
 
 
-def test_weights_without_architecture_is_a_clear_error(dumps):
+def test_weights_without_architecture_is_a_clear_error(dumps, tmp_path):
+    """Our .h5 dumps carry their architecture (semembed.models.metadata); a file without it needs --architecture."""
+    import shutil
+
+    import h5py
+
     r = run(EVALUATE, "--dataset", "digits", "--hierarchy", TAXONOMY, "--model", dumps / "b.m.h5")
+    assert r.returncode == 0, r.stderr[-2000:]
+    bare = tmp_path / "bare.h5"  # as the reference's files: weights only
+    shutil.copy(dumps / "b.m.h5", bare)
+    with h5py.File(bare, "a") as f:
+        del f.attrs["semembed_metadata"]
+    r = run(EVALUATE, "--dataset", "digits", "--hierarchy", TAXONOMY, "--model", bare)
     assert r.returncode == 2
     assert "error:" in r.stderr and "--architecture" in r.stderr and "Traceback" not in r.stderr
 

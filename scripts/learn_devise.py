@@ -1,0 +1,10 @@
+#!/usr/bin/env python3
+"""Train DeViSE: a linear map onto class embeddings with a hinge rank loss. (see --help)."""
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from semembed.cli.learn_devise import main  # noqa: E402
+
+if __name__ == "__main__":
+    sys.exit(main())

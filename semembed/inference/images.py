@@ -1,0 +1,62 @@
+"""Which image files a user means: folders (searched recursively), list files, single files."""
+
+from __future__ import annotations
+
+import os
+from typing import Sequence
+
+from semembed.errors import SemembedError
+
+#: file name endings taken as images when a folder is searched (case-insensitive)
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
+#: endings of list files: one image path per line (relative paths: to the list file's folder)
+LIST_EXTENSIONS = (".txt", ".lst", ".list")
+
+
+def _folder(path: str) -> list[str]:
+    found = []
+    for root, dirs, files in os.walk(path, followlinks=True):
+        dirs.sort()
+        found += [os.path.join(root, f) for f in sorted(files)
+                  if f.lower().endswith(IMAGE_EXTENSIONS) and not f.startswith(".")]
+    return found
+
+
+def _list_file(path: str) -> list[str]:
+    from semembed.io import read_lines
+
+    base = os.path.dirname(os.path.abspath(path))
+    out = []
+    for lineno, line in enumerate(read_lines(path, "a list of image files"), start=1):
+        entry = line.strip()
+        if not entry or entry.startswith("#"):
+            continue
+        full = entry if os.path.isabs(entry) else os.path.join(base, entry)
+        if not os.path.isfile(full):
+            raise SemembedError(f"{path}, line {lineno}: image file not found: {entry}")
+        out.append(os.path.normpath(full))
+    return out
+
+
+def list_images(inputs: Sequence[str], flag: str = "--images") -> list[str]:
+    """Image paths of ``inputs`` in a stable order (folders sorted, lists in file order), duplicates kept once.
+
+    Raises:
+        SemembedError: an input that does not exist, a list line naming a missing file, or no image at all.
+    """
+    paths: list[str] = []
+    for item in inputs:
+        if os.path.isdir(item):
+            found = _folder(item)
+            if not found:
+                raise SemembedError(f"{flag} {item}: the folder holds no image files ({', '.join(IMAGE_EXTENSIONS)})")
+            paths += found
+        elif os.path.isfile(item):
+            paths += _list_file(item) if item.lower().endswith(LIST_EXTENSIONS) else [item]
+        else:
+            raise SemembedError(f"{flag} {item}: no such file or folder")
+    seen: set[str] = set()
+    unique = [p for p in paths if not (p in seen or seen.add(p))]
+    if not unique:
+        raise SemembedError(f"{flag}: no image files given")
+    return unique
