@@ -67,7 +67,7 @@ def config_from_args(args: argparse.Namespace):
     for name, value in (("lr_schedule", "SGD"), ("sgdr_base_len", 12), ("sgdr_mul", 2), ("sgdr_max_lr", 0.1),
                         ("sgdr_min_lr", 1e-6), ("sgd_lr", args.ft_lr), ("sgd_patience", 10), ("sgd_min_lr", 1e-4),
                         ("sgd_schedule", None), ("clr_min_lr", 1e-5), ("clr_max_lr", 0.1), ("clr_step_len", 12),
-                        ("epochs", args.ft_epochs), ("finetune", args.init_weights), ("initial_epoch", 0),
+                        ("cosine_max_lr", 0.1), ("cosine_min_lr", 0.0), ("epochs", args.ft_epochs), ("finetune", args.init_weights), ("initial_epoch", 0),
                         ("finetune_init", args.init_epochs if args.init_weights else 0), ("nesterov", False)):
         setattr(args, name, value)
     kw = config_kwargs(args)
