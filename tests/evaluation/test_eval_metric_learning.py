@@ -45,6 +45,34 @@ def test_recall_matches_a_loop_and_grows_with_k_fact_18():
         assert m[f"Recall@{k}"] == pytest.approx(brute_recall(x, y, k))
 
 
+def test_recall_resolves_exact_ties_in_the_querys_favour_fact_18():
+    # query (1, 0), label 0; gallery: a negative at cosine 0 listed first, the only positive also at cosine 0,
+    # a negative at cosine 0.6 (strictly closer).  Hand count: 1 negative strictly closer than the positive,
+    # so Recall@1 = 0 and Recall@2 = 1 (index order would rank the tied negative first: Recall@2 = 0).
+    query = np.array([[1.0, 0.0]])
+    gallery = np.array([[0.0, 1.0], [0.0, -1.0], [0.6, 0.8]])
+    m = metric_learning_metrics(gallery, np.array([1, 0, 1]), query_features=query, query_labels=np.array([0]),
+                                recall_ks=(1, 2, 3), nmi=False)
+    assert (m["Recall@1"], m["Recall@2"], m["Recall@3"]) == (0.0, 1.0, 1.0)
+    # the spec's example: the only positive ties with a negative ranked before it -> a hit at K = 1
+    m = metric_learning_metrics(gallery[:2], np.array([1, 0]), query_features=query, query_labels=np.array([0]),
+                                recall_ks=(1,), nmi=False)
+    assert m["Recall@1"] == 1.0
+    # one set against itself: item 0 = (1, 0) has the negative item 1 and the positive item 2 both at cosine 0
+    # (hit); item 1 has no positive (left out); item 2 = (0, -1): its positive item 0 at cosine 0 vs the negative
+    # item 1 at cosine -1 (hit) -> Recall@1 = 2/2, where index order gives 1/2
+    x = np.array([[1.0, 0.0], [0.0, 1.0], [0.0, -1.0]])
+    m = metric_learning_metrics(x, np.array([0, 1, 0]), recall_ks=(1,), nmi=False)
+    assert m["Recall@1"] == 1.0
+    # duplicated features tie exactly even when the matrix product rounds them differently
+    rng = np.random.default_rng(5)
+    base = rng.normal(size=(6, 7)).astype(np.float32)
+    feats = np.concatenate([base, base])  # every item's twin of the other class ties with...
+    labels = np.array([0, 1, 2, 0, 1, 2, 3, 4, 5, 3, 4, 5])  # ...nothing: twins 0/6 differ in class, 0/3 share it
+    m = metric_learning_metrics(feats, labels, recall_ks=(1,), nmi=False)
+    assert m["Recall@1"] == pytest.approx(brute_recall(feats.astype(np.float64), labels, 1))
+
+
 def test_nmi_is_one_for_separated_clusters_and_low_for_noise():
     rng = np.random.default_rng(1)
     y = np.repeat(np.arange(4), 25)
