@@ -100,3 +100,53 @@ def test_evaluate_retrieval_reports_nmi(tmp_path):
 
     got = json.loads((tmp_path / "m.json").read_text())["f"]
     assert got["NMI"] == pytest.approx(nmi_score(x, y)) and "NMI" in r.stdout
+
+
+def _evaluate_retrieval(*args):
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO, script_env
+
+    return subprocess.run([sys.executable, str(REPO / "scripts" / "evaluate_retrieval.py"), *map(str, args)],
+                          capture_output=True, text=True, env=script_env(), timeout=120)
+
+
+def test_evaluate_retrieval_flat_metrics_need_no_hierarchy(tmp_path):
+    import json
+
+    rng = np.random.default_rng(4)
+    gy, qy = np.repeat(np.arange(4), 6), np.repeat(np.arange(4), 2)  # item ids, as In-Shop's query/gallery
+    gx, qx = np.eye(4, 6)[gy] + rng.normal(size=(24, 6)), np.eye(4, 6)[qy] + rng.normal(size=(8, 6))
+    np.savez(tmp_path / "g.npz", feat=gx, labels=gy)
+    np.savez(tmp_path / "q.npz", feat=qx, labels=qy)
+    r = _evaluate_retrieval("--query_feat", tmp_path / "q.npz", "--db_feat", tmp_path / "g.npz", "--recall_k", 1,
+                            "--recall_k", 10, "--map_at_r", "--nmi", "--norm", "yes", "--json", tmp_path / "m.json")
+    assert r.returncode == 0, r.stderr[-2000:]
+    got = json.loads((tmp_path / "m.json").read_text())["q"]
+    assert not any(k.startswith(("P@", "AHP")) for k in got) and "Recall@10" in r.stdout and "WUP" not in r.stdout
+    # independent: cosine, fewer than K negatives strictly closer than the nearest positive
+    qn, gn = qx / np.linalg.norm(qx, axis=1, keepdims=True), gx / np.linalg.norm(gx, axis=1, keepdims=True)
+    sim, same = qn @ gn.T, qy[:, None] == gy[None, :]
+    closer = (np.where(same, -np.inf, sim) > np.where(same, sim, -np.inf).max(1)[:, None]).sum(1)
+    for k in (1, 10):
+        assert got[f"Recall@{k}"] == pytest.approx(np.mean(closer < k))
+    order = np.argsort(-sim, axis=1, kind="stable")[:, :6]  # R = 6 gallery images per item
+    rel = np.take_along_axis(same, order, 1)
+    want_map = np.mean([sum(rel[q, :i + 1].sum() / (i + 1) for i in range(6) if rel[q, i]) / 6 for q in range(8)])
+    assert got["mAP@R"] == pytest.approx(want_map) and got["R-Precision"] == pytest.approx(rel.mean())
+    assert got["NMI"] == pytest.approx(nmi_score(qx, qy))
+    # all-against-all with a feature file carrying its labels, no hierarchy either
+    r = _evaluate_retrieval("--feat", tmp_path / "g.npz", "--recall_k", 1, "--ap", "no")
+    assert r.returncode == 0 and "Recall@1" in r.stdout, r.stderr[-2000:]
+
+
+@pytest.mark.parametrize("extra,message", [
+    ([], "give --hierarchy FILE for the hierarchical metrics"),
+    (["--recall_k", "1", "--clip_ahp", "5"], "--clip_ahp needs --hierarchy"),
+    (["--map_at_r", "--csv", "x.csv"], "--csv needs --hierarchy"),
+])
+def test_evaluate_retrieval_without_hierarchy_refuses_hierarchical_requests(tmp_path, extra, message):
+    np.savez(tmp_path / "g.npz", feat=np.eye(4), labels=np.array([0, 0, 1, 1]))
+    r = _evaluate_retrieval("--feat", tmp_path / "g.npz", *extra)
+    assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr, r.stderr
