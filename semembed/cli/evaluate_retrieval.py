@@ -20,7 +20,8 @@ def build_parser() -> argparse.ArgumentParser:
         "others; reports hierarchical precision P@k (WUP, LCS_HEIGHT), AHP and mAP as the reference "
         "toolkit, plus Recall@K, R-precision and mAP@R on request.",
     )
-    add_taxonomy_flags(p)
+    add_taxonomy_flags(p, hierarchy_help="Taxonomy file with one 'parent child' relation per line; needed for the "
+                       "hierarchical metrics (P@k, AHP), not when only --recall_k, --map_at_r, --nmi (and mAP) are asked.")
     g = p.add_argument_group("Features")
     g.add_argument("--feat", action="append", default=None, help="Feature file (reference pickle {'feat': {i: vector}}, .npy or .npz); repeat to compare several.")
     g.add_argument("--label", action="append", default=None, help="Name of the corresponding --feat in the table and plot (default: file name).")
@@ -87,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
                {flag: why for flag, why in unused.items() if given[flag]})
     if split and args.labels:
         raise SemembedError("--labels is not used with --query_feat/--db_feat; give --query_labels and --db_labels")
-    args.prec_type = args.prec_type or "LCS_HEIGHT"
+    given_prec_type, args.prec_type = args.prec_type, args.prec_type or "LCS_HEIGHT"
     if args.plot_max < 0:
         raise SemembedError(f"--plot_max must be >= 0, got {args.plot_max}")
     if args.clip_ahp is not None and args.clip_ahp < 1:
@@ -96,7 +97,16 @@ def main(argv: list[str] | None = None) -> int:
         if out:
             check_overwrite(out, args.overwrite)
 
-    hierarchy = load_hierarchy(args.hierarchy, is_a=args.is_a, str_ids=args.str_ids)
+    flat = args.hierarchy is None  # only the flat metrics: Recall@K, R-Precision, mAP@R, NMI (and AP)
+    if flat:
+        if not (args.recall_k or args.map_at_r or args.nmi):
+            raise SemembedError("give --hierarchy FILE for the hierarchical metrics (P@k, AHP), or ask only for "
+                                "flat metrics with --recall_k, --map_at_r or --nmi")
+        for flag, value in (("--csv", args.csv), ("--plot", args.plot), ("--clip_ahp", args.clip_ahp),
+                            ("--is_a", args.is_a), ("--prec_type", given_prec_type)):
+            if value:
+                raise SemembedError(f"{flag} needs --hierarchy (it concerns the hierarchical precision)")
+    hierarchy = None if flat else load_hierarchy(args.hierarchy, is_a=args.is_a, str_ids=args.str_ids)
     classes = class_list(args)
     ks = sorted(set(range(1, args.plot_max + 1)) | set(REFERENCE_KS))
     recall_ks = sorted(set(args.recall_k or []))
@@ -130,21 +140,35 @@ def main(argv: list[str] | None = None) -> int:
     for name, feats, lab, qfeats, qlab, norm in runs:
         m_len = len(feats) - (0 if qfeats is not None else 1)
         use_ks = [k for k in ks if k <= m_len]
-        if len(use_ks) < len(ks):
+        if len(use_ks) < len(ks) and not flat:
             print(f"note: {name}: only {m_len} images per ranking; HP@k reported up to k = {m_len}", file=sys.stderr)
         if args.clip_ahp and args.clip_ahp > m_len:
             raise SemembedError(f"--clip_ahp {args.clip_ahp} exceeds the {m_len} images in each ranking of {name}")
         for k in recall_ks:
             if k > m_len:
                 raise SemembedError(f"--recall_k {k} exceeds the {m_len} images in each ranking of {name}")
+        run_hierarchy, run_lab, run_qlab = hierarchy, lab, qlab
+        if flat:  # a one-level taxonomy of the labels: no hierarchical figure is reported
+            from semembed.evaluation.metric_learning import flat_hierarchy
+
+            run_hierarchy, flat_labels = flat_hierarchy(lab, *(() if qlab is None else (qlab,)))
+            run_lab, run_qlab = flat_labels[0], (None if qlab is None else flat_labels[1])
+            use_ks = [1]
         result = retrieval_metrics(
-            feats, lab, hierarchy, normalize=norm, ks=use_ks, clip_ahp=args.clip_ahp,
-            full_ahp=not args.clip_ahp, ap=args.ap, recall_ks=recall_ks, map_at_r=args.map_at_r,
-            query_features=qfeats, query_labels=qlab, per_query=bool(args.per_query),
+            feats, run_lab, run_hierarchy, normalize=norm, ks=use_ks, clip_ahp=args.clip_ahp,
+            full_ahp=not (args.clip_ahp or flat), ap=args.ap, recall_ks=recall_ks, map_at_r=args.map_at_r,
+            query_features=qfeats, query_labels=run_qlab, per_query=bool(args.per_query),
             block_elements=args.block_elements, progress=args.progress,
+            similarities=("LCS_HEIGHT",) if flat else ("WUP", "LCS_HEIGHT"),
         )
+        values = {}
         if args.per_query:
             result, values = result
+        if flat:
+            for key in [k for k in result if k.startswith("P@")]:
+                del result[key]
+                values.pop(key, None)
+        if args.per_query:
             per_query.update({f"{name}/{metric}": v for metric, v in values.items()})
         if args.nmi:
             from semembed.evaluation.metric_learning import nmi_score
@@ -180,7 +204,10 @@ def main(argv: list[str] | None = None) -> int:
                 np.savez(f, **per_query)
         written.append(args.per_query)
     print()
-    print(format_table(perf, _table_metrics(all_ks, ahp, extra, args.ap)))
+    columns = _table_metrics(all_ks, ahp, extra, args.ap)
+    if flat:
+        columns = (["AP"] if args.ap else []) + extra
+    print(format_table(perf, columns))
     print()
     for note in notes:
         print(note, file=sys.stderr)

@@ -30,7 +30,11 @@ class ImageDataset:
         image_shape: (H, W, C) of the network input.
         mean, std: float32 per-channel normalisation (RGB order).
         train_repeats: passes per training epoch (the reference's ``train_repeats``; CUB-subN).
+        test_is_query: None (every test image queries all others), or for query/gallery datasets
+            (In-Shop) a bool array over the test images: True = query, False = gallery image.
     """
+
+    test_is_query: np.ndarray | None = None
 
     def __init__(
         self,

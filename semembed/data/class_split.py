@@ -90,6 +90,11 @@ class ClassSplitDataset(ImageDataset):
                          train_repeats=inner.train_repeats)
         self.inner = inner
         self.pool = pool
+        if inner.test_is_query is not None:  # query/gallery datasets (In-Shop): keep the roles
+            if pool:
+                raise SemembedError(f"dataset {inner.name}: --zero_shot_images all would mix its query/gallery "
+                                    "test images with training images; use --zero_shot_images split")
+            self.test_is_query = inner.test_is_query[self.test_index[:, 1]]
         self.num_train_classes = len(train_classes)
 
     @staticmethod

@@ -42,6 +42,8 @@ class FileLists:
     test_files: list[str]
     test_labels: list[int]
     class_indices: dict | None = None
+    #: query/gallery datasets (In-Shop): whether each test image is a query (else a gallery image)
+    test_is_query: list[bool] | None = None
 
 
 @dataclass
@@ -113,6 +115,8 @@ class FileDataset(ImageDataset):
         if color_mode not in ("rgb", "bgr"):
             raise SemembedError(f"color_mode must be 'rgb' or 'bgr', received color_mode={color_mode!r}")
         self.train_files = [os.fspath(f) for f in lists.train_files]
+        if lists.test_is_query is not None:
+            self.test_is_query = np.asarray(lists.test_is_query, dtype=bool)
         self.test_files = [os.fspath(f) for f in lists.test_files]
         self.default_target_size = int(default_target_size)
         self.randzoom_range = tuple(int(v) for v in randzoom_range) if randzoom_range else None

@@ -22,6 +22,7 @@ from semembed.data.layouts.flowers import read_flowers
 from semembed.data.layouts.ilsvrc import read_ilsvrc
 from semembed.data.layouts.imagefolder import read_image_folder
 from semembed.data.layouts.inat import read_inat
+from semembed.data.layouts.inshop import read_inshop
 from semembed.data.layouts.nab import read_nab
 from semembed.data.layouts.sop import read_sop
 from semembed.data.layouts.subdirectory import read_subdirectory
@@ -33,7 +34,7 @@ logger = logging.getLogger(__name__)
 _BASE_NAMES = (
     "CIFAR-10", "CIFAR-100", "CIFAR-100-a[-consec]", "CIFAR-100-b[-consec]", "ILSVRC", "NAB", "CUB", "CUB-subN",
     "Cars", "Flowers", "iNat", "iNat_<supercategory>", "iNat2018[_<supercategory>]", "iNat2019", "MIT67Scenes",
-    "UCMLU", "RESISC45", "Fashion-MNIST", "digits", "ImageFolder", "SOP",
+    "UCMLU", "RESISC45", "Fashion-MNIST", "digits", "ImageFolder", "SOP", "InShop",
 )
 _SUFFIXES = ("-large", "-ilsvrcmean", "-caffe")
 
@@ -241,6 +242,9 @@ def get_dataset(
                        cropsize=(224, 224), default_target_size=256, mean=mean, std=std, **erase)
     if base in ("sop", "stanford_online_products"):
         return file_ds(lambda: read_sop(_root(data_root, display), coerce_class_ids(classes, int, display)),
+                       cropsize=(224, 224), default_target_size=256, mean=K.IMAGENET_MEAN, std=K.IMAGENET_STD)
+    if base in ("inshop", "in-shop", "in_shop"):
+        return file_ds(lambda: read_inshop(_root(data_root, display), coerce_class_ids(classes, int, display)),
                        cropsize=(224, 224), default_target_size=256, mean=K.IMAGENET_MEAN, std=K.IMAGENET_STD)
     if base in ("imagefolder", "image_folder", "image-folder"):
         return file_ds(lambda: read_image_folder(_root(data_root, display), coerce_class_ids(classes, str, display)),

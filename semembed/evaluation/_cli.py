@@ -11,12 +11,14 @@ import numpy as np
 from semembed.errors import SemembedError
 
 
-def add_taxonomy_flags(p: argparse.ArgumentParser) -> None:
+def add_taxonomy_flags(p: argparse.ArgumentParser, hierarchy_help: str | None = None) -> None:
+    """The dataset, label and taxonomy flags; ``hierarchy_help`` makes ``--hierarchy`` optional with that help."""
     g = p.add_argument_group("Dataset and taxonomy")
     g.add_argument("--dataset", default=None, help="Dataset whose test labels belong to the features (reference names, e.g. CIFAR-100); needs the data layer (TensorFlow).")
     g.add_argument("--data_root", default=None, help="Root directory of --dataset.")
     g.add_argument("--labels", default=None, help="Class id of every feature row instead of --dataset: JSON list, .npy, or text with one id per line (no TensorFlow needed). Not needed for a feature .npz that carries 'labels' (as --feature_dump writes).")
-    g.add_argument("--hierarchy", required=True, help="Taxonomy file with one 'parent child' relation per line.")
+    g.add_argument("--hierarchy", required=hierarchy_help is None,
+                   help=hierarchy_help or "Taxonomy file with one 'parent child' relation per line.")
     g.add_argument("--is_a", action="store_true", help="The taxonomy holds 'child parent' (is-a) relations.")
     g.add_argument("--str_ids", action="store_true", help="Class ids are strings (e.g. WordNet ids), not integers.")
     g.add_argument("--classes_from", default=None, help="Class-embedding file whose 'ind2label' orders the classes; label files then hold indices into it.")

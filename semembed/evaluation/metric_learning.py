@@ -5,8 +5,9 @@ same-class item among their K nearest database items (the query itself removed
 by index); MAP@R and R-Precision as pytorch-metric-learning; lone queries (no
 other item of their class) are left out.  Rankings are those of
 :func:`semembed.evaluation.retrieval.retrieval_metrics` (cosine of L2-normalised
-features, ties broken by database index — the spec's "ties in the query's
-favour" rule can differ only on exact ties).  NMI: k-means (scikit-learn,
+features); Recall@K resolves exact ties in the query's favour (§11: a hit iff
+fewer than K other-class items are strictly closer than the nearest same-class
+one), MAP@R and R-Precision break ties by database index as the spec says.  NMI: k-means (scikit-learn,
 k = number of query classes, fixed seed) on the query features, scored with
 ``normalized_mutual_info_score`` (arithmetic mean).
 """

@@ -14,7 +14,10 @@ All scores are ``*_score``-like: higher is better.  Definitions (SPEC.md §3, §
   (mean precision at the relevant positions; 0 without any relevant image).
   Ties are broken by index, so AP is that of the strict ranking; scikit-learn
   would instead pool tied scores (identical when there are no ties).
-* ``Recall@K`` (1 when a same-class image is among the K nearest),
+* ``Recall@K`` (1 when a same-class image is among the K nearest; exact ties
+  in the query's favour, METRIC_LEARNING.md §11: 1 iff fewer than K
+  other-class images are strictly closer than the nearest same-class one,
+  distances compared on the tie grid of :mod:`semembed.evaluation.ranking`),
   ``R-Precision`` and ``mAP@R`` (pytorch-metric-learning): R = number of
   same-class database images; queries with R = 0 are left out of these means,
   which are NaN (undefined) when every query has R = 0 (e.g. every class a
@@ -286,11 +289,18 @@ def retrieval_metrics(
         dist = db.distances(q_feats[s0:s1], None if q_sq is None else q_sq[s0:s1])
         if exclude_self:
             dist[rows, s0 + rows] = np.inf  # the query itself goes last and is cut off
+        qc = q_cls[s0:s1]
+        if recall_ks:  # ties in the query's favour: negatives strictly closer than its nearest positive
+            same = db_cls[None, :] == qc[:, None]
+            if exclude_self:
+                same[rows, s0 + rows] = False
+            nearest_pos = np.where(same, dist, np.inf).min(axis=1)
+            closer_neg = np.count_nonzero((dist < nearest_pos[:, None]) & ~same, axis=1)
+            del same
         order = rank_block(dist, None if length >= n_db - 1 else length)[:, :length]
         del dist
         rc = db_cls[order]
         del order
-        qc = q_cls[s0:s1]
 
         for s in sims:
             mat = sim_mats[s]
@@ -326,7 +336,7 @@ def retrieval_metrics(
                 within = cc < r_q[rr]
                 acc.add("mAP@R", np.bincount(rr[within], prec[within], minlength=b) / denom, has_rel)
         for k in recall_ks:
-            acc.add(f"Recall@{k}", rel[:, :k].any(axis=1).astype(np.float64), has_rel)
+            acc.add(f"Recall@{k}", (closer_neg < k).astype(np.float64), has_rel)
         if r_precision:
             in_r = np.arange(rel.shape[1])[None, :] < r_q[:, None]
             hits = np.count_nonzero(rel & in_r, axis=1)

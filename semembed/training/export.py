@@ -48,8 +48,10 @@ def save_weights(model: keras.Model, path: str, overwrite: bool = False, metadat
     save_legacy_h5(model, path, overwrite=overwrite, metadata=metadata)
 
 
-def save_features(features: np.ndarray, path: str, labels: np.ndarray | None = None, overwrite: bool = False) -> None:
-    """Test-set features: the reference pickle ``{'feat': {i: vector}}``, or ``.npz`` (``feat``, ``labels``)."""
+def save_features(features: np.ndarray, path: str, labels: np.ndarray | None = None, overwrite: bool = False,
+                  is_query: np.ndarray | None = None) -> None:
+    """Test-set features: the reference pickle ``{'feat': {i: vector}}``, or ``.npz`` (``feat``, ``labels``;
+    ``is_query`` for query/gallery datasets such as In-Shop: True = query, False = gallery image)."""
     features = np.asarray(features)
     with atomic_path(path, overwrite=overwrite) as tmp:
         with open(tmp, "wb") as f:
@@ -57,6 +59,8 @@ def save_features(features: np.ndarray, path: str, labels: np.ndarray | None = N
                 arrays = {"feat": features}
                 if labels is not None:
                     arrays["labels"] = np.asarray(labels)
+                if is_query is not None:
+                    arrays["is_query"] = np.asarray(is_query, dtype=bool)
                 np.savez(f, **arrays)
             else:
                 pickle.dump({"feat": dict(enumerate(features))}, f, protocol=4)

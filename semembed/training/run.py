@@ -221,9 +221,19 @@ def train(config: TrainConfig) -> TrainResult:
         scores = probs if probs is not None else np.asarray(nearest_class_scores(features, targets, config.loss))
         final["balanced_accuracy"] = balanced_accuracy(test_labels, scores.argmax(axis=1), ds.num_classes)
     elif task_cls.name == "metric" and len(test_labels) > 1:  # the field's retrieval figures on the test set
-        from semembed.evaluation.metric_learning import metric_learning_metrics
+        from semembed.evaluation.metric_learning import RECALL_KS, metric_learning_metrics
 
-        final.update(metric_learning_metrics(features, test_labels, recall_ks=(1, 2, 4, 8), seed=config.seed))
+        is_query = ds.test_is_query
+        if is_query is None:
+            final.update(metric_learning_metrics(features, test_labels, recall_ks=RECALL_KS["cub"], seed=config.seed))
+        else:  # In-Shop: queries against the gallery, nothing excluded (METRIC_LEARNING.md §11)
+            if len(is_query) != len(features):
+                raise SemembedError(f"dataset {ds.name}: {len(features)} test features for {len(is_query)} "
+                                    "query/gallery images (unreadable images?)")
+            final.update(metric_learning_metrics(features[~is_query], test_labels[~is_query],
+                                                 query_features=features[is_query],
+                                                 query_labels=test_labels[is_query],
+                                                 recall_ks=RECALL_KS["inshop"], seed=config.seed))
     if trainer.chief:
         from semembed.training.export import save_features, save_model, save_weights
 
@@ -232,7 +242,8 @@ def train(config: TrainConfig) -> TrainResult:
         if config.model_dump:
             save_model(trainer.model, config.model_dump, overwrite=config.overwrite, metadata=metadata)
         if config.feature_dump:
-            save_features(features, config.feature_dump, labels=test_labels, overwrite=config.overwrite)
+            save_features(features, config.feature_dump, labels=test_labels, overwrite=config.overwrite,
+                          is_query=ds.test_is_query)
         print("Final test metrics: " + ", ".join(f"{k}: {v:.4f}" for k, v in final.items()))
     return TrainResult(trainer.model, trainer.history, final, features, probs, test_labels, class_ids)
 

@@ -97,3 +97,28 @@ def make_subdirectory(root: Path, rng, img_dir=".", train_list="train.txt", test
     (root / train_list).write_text("forest/forest_0.jpg\nbeach/beach_0.jpg\n\nairport/airport_1.jpg\nforest/forest_2.jpg\n"
                                    "unknown/x.jpg\n")
     (root / test_list).write_text("airport/airport_0.jpg\nbeach/beach_2.jpg\n")
+
+
+def make_inshop(root: Path, rng, train=(1, 3, 5), test=(2, 4), n_train=6, n_query=2, n_gallery=6, size=(36, 36)) -> list:
+    """In-Shop release layout: ``Eval/list_eval_partition.txt`` and ``img/<item>/<n>.jpg``; returns its rows.
+
+    Rows are interleaved by status as in the real list (query, gallery and train rows mixed), each
+    item's images share a base colour so that a network can learn them.
+    """
+    rows = []
+    for item in sorted((*train, *test)):
+        base = rng.integers(0, 255, size=(*size, 3))
+        counts = [("train", n_train)] if item in train else [("query", n_query), ("gallery", n_gallery)]
+        for status, n in counts:
+            for i in range(n):
+                name = f"img/WOMEN/Dresses/id_{item:08d}/{status}_{i:02d}.jpg"
+                img = np.clip(base + rng.normal(0, 15, size=base.shape), 0, 255).astype(np.uint8)
+                (root / name).parent.mkdir(parents=True, exist_ok=True)
+                Image.fromarray(img).save(root / name, format="JPEG")
+                rows.append((name, f"id_{item:08d}", status))
+    order = rng.permutation(len(rows))
+    rows = [rows[i] for i in order]
+    (root / "Eval").mkdir(exist_ok=True)
+    text = [str(len(rows)), "image_name item_id evaluation_status"] + [" ".join(r) for r in rows]
+    (root / "Eval" / "list_eval_partition.txt").write_text("\n".join(text) + "\n")
+    return rows

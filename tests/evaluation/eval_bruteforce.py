@@ -72,8 +72,11 @@ def per_query_metrics(dist, q_cls, db_cls, sims, ks, clip, exclude_self, recall_
         else:
             ap = 0.0
         res.setdefault("AP", []).append(ap)
+        if n_rel:  # Recall@K, ties in the query's favour (METRIC_LEARNING.md §11)
+            nearest_pos = min(dist[q, j] for j in ranking if db_cls[j] == c)
+            closer_neg = sum(1 for j in ranking if db_cls[j] != c and dist[q, j] < nearest_pos)
         for k in recall_ks:
-            res.setdefault(f"Recall@{k}", []).append(float(any(rel[:k])) if n_rel else None)
+            res.setdefault(f"Recall@{k}", []).append(float(closer_neg < k) if n_rel else None)
         if n_rel:
             rp = sum(rel[:n_rel]) / n_rel
             hits, total = 0, 0.0

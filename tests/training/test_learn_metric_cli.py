@@ -53,6 +53,33 @@ def test_the_issue_command_line_writes_test_embeddings(tmp_path, folder):
     assert again.returncode == 2 and "--overwrite" in again.stderr and "Traceback" not in again.stderr
 
 
+def test_inshop_reports_queries_against_the_gallery(tmp_path):
+    from tests.data.data_fakes import make_inshop
+
+    make_inshop(tmp_path, np.random.default_rng(3))  # 3 training items; 2 test items, 4 queries, 12 gallery images
+    dump = tmp_path / "f.npz"
+    r = run("--dataset", "InShop", "--data_root", tmp_path, "--crop_size", "32", "--target_size", "32",
+            "--architecture", "simple-tiny", "--loss", "multi_similarity", "--classes_per_batch", "3",
+            "--images_per_class", "4", "--epochs", "1", "--embedding_dim", "16", "--feature_dump", dump,
+            "--no_progress")
+    assert r.returncode == 0, r.stderr[-3000:]
+    final = r.stdout[r.stdout.index("Final test metrics"):]
+    # In-Shop's K list (1, 10, 20, ...) cut at the 12 gallery images, not CUB's 1, 2, 4, 8
+    assert "Recall@1:" in final and "Recall@10:" in final and "Recall@2:" not in final and "Recall@20" not in final
+    z = np.load(dump)
+    assert z["feat"].shape == (16, 16) and z["is_query"].tolist() == [True] * 4 + [False] * 12
+    # the same figures from the dump's queries against its gallery, computed independently
+    feat, labels, q = z["feat"], z["labels"], z["is_query"]
+    sim = feat[q] @ feat[~q].T
+    same = labels[q][:, None] == labels[~q][None, :]
+    best_pos = np.where(same, sim, -np.inf).max(axis=1)
+    closer_negatives = (np.where(same, -np.inf, sim) > best_pos[:, None]).sum(axis=1)
+    for k in (1, 10):
+        want = float(np.mean(closer_negatives < k))
+        got = float(final.split(f"Recall@{k}: ")[1].split(",")[0])
+        assert abs(got - want) < 1e-4, (k, got, want)
+
+
 @pytest.mark.parametrize("loss,extra", [
     ("proxy_anchor", ["--proxy_lr_multiplier", "10"]),
     ("contrastive", ["--xbm_size", "64", "--xbm_start", "2", "--snapshot", "SNAP"]),
