@@ -44,5 +44,6 @@ def list_tasks() -> list[str]:
 from semembed.training.tasks import (  # noqa: E402,F401
     center_loss, classifier, devise, embedding, label_embedding, metric,
 )
+from semembed.training.tasks import haframe, hiercos  # noqa: E402,F401  (hierarchy-aware classifiers)
 
 __all__ = ["get_task", "list_tasks", "register_task"]
