@@ -107,7 +107,7 @@ def config_from_args(args: argparse.Namespace):
     from semembed.losses.classification import classifier_loss_names  # before any data is read
     from semembed.training.config import CLASSIFIER_LOSS_TASKS
 
-    known = classifier_loss_names() + sorted(CLASSIFIER_LOSS_TASKS)
+    known = sorted(classifier_loss_names() + list(CLASSIFIER_LOSS_TASKS))
     if args.loss not in known:
         raise SemembedError(f"unknown --loss {args.loss!r}; registered classifier losses: {', '.join(known)}")
     options = hierarchy_options(args)
