@@ -317,3 +317,65 @@ def soft_labels_loss(num_classes: int, config=None, class_ids=None):
         return soft_label_cross_entropy(labels, probs, targets)
 
     return fn
+
+
+# === Keras loss objects (the functions above with their matrices as config; Keras reduction and sample_weight) ===
+
+import keras  # noqa: E402
+
+
+class _MatrixLoss(keras.losses.Loss):
+    """Base: a per-sample function of (int labels, predictions) with constant matrices kept in the config."""
+
+    matrices: tuple[str, ...] = ()
+
+    def __init__(self, reduction="sum_over_batch_size", name=None, dtype=None, **arrays):
+        super().__init__(reduction=reduction, name=name, dtype=dtype)
+        for key in self.matrices:
+            setattr(self, key, np.asarray(arrays[key], dtype=np.float32))
+
+    def get_config(self):
+        return {**super().get_config(), **{k: getattr(self, k).tolist() for k in self.matrices}}
+
+
+@keras.saving.register_keras_serializable(package="semembed")
+class HierarchicalCrossEntropy(_MatrixLoss):
+    """:func:`hierarchical_cross_entropy` as a Keras loss: ``HierarchicalCrossEntropy(*hxe_matrices(h, classes, α))``."""
+
+    matrices = ("ancestors", "coefficients")
+
+    def __init__(self, ancestors, coefficients, **kwargs):
+        super().__init__(ancestors=ancestors, coefficients=coefficients, **kwargs)
+
+    def call(self, y_true, y_pred):
+        return hierarchical_cross_entropy(ops.reshape(y_true, (-1,)), y_pred, self.ancestors, self.coefficients)
+
+
+@keras.saving.register_keras_serializable(package="semembed")
+class SoftLabelCrossEntropy(_MatrixLoss):
+    """:func:`soft_label_cross_entropy` as a Keras loss: ``SoftLabelCrossEntropy(soft_label_targets(d, β))``."""
+
+    matrices = ("targets",)
+
+    def __init__(self, targets, **kwargs):
+        super().__init__(targets=targets, **kwargs)
+
+    def call(self, y_true, y_pred):
+        return soft_label_cross_entropy(ops.reshape(y_true, (-1,)), y_pred, self.targets)
+
+
+@keras.saving.register_keras_serializable(package="semembed")
+class HAFrameLoss(_MatrixLoss):
+    """:func:`haframe_loss` as a Keras loss on the transformed features."""
+
+    matrices = ("frame", "similarity")
+
+    def __init__(self, frame, similarity, cos_weight: float = 0.4, **kwargs):
+        super().__init__(frame=frame, similarity=similarity, **kwargs)
+        self.cos_weight = float(cos_weight)
+
+    def call(self, y_true, y_pred):
+        return haframe_loss(ops.reshape(y_true, (-1,)), y_pred, self.frame, self.similarity, self.cos_weight)
+
+    def get_config(self):
+        return {**super().get_config(), "cos_weight": self.cos_weight}

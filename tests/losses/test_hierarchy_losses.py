@@ -225,3 +225,31 @@ def test_hiercos_ideal_features_rank_by_hierarchy(tree):
             for b in range(10):
                 if d[y, a] < d[y, b] and a != y:
                     assert scores[y, a] >= scores[y, b] - 1e-6
+
+
+def test_keras_loss_objects_reduce_and_round_trip(tree):
+    import keras
+
+    from semembed.losses.hierarchy import HAFrameLoss, HierarchicalCrossEntropy, SoftLabelCrossEntropy
+
+    h, _, classes = tree
+    rng = np.random.default_rng(6)
+    probs, labels = random_probs(rng, 8, 10), rng.integers(0, 10, 8)
+    d = ClassPairs(h, classes).lcs_heights()
+    sim, _ = haframe_similarity(d)
+    W = haframe_frame(sim)
+    feats = rng.normal(size=(8, 10)).astype(np.float32)
+    cases = [
+        (HierarchicalCrossEntropy(*hxe_matrices(h, classes, 0.4)), probs,
+         hierarchical_cross_entropy(labels, probs, *hxe_matrices(h, classes, 0.4))),
+        (SoftLabelCrossEntropy(soft_label_targets(d, 4.0)), probs,
+         soft_label_cross_entropy(labels, probs, soft_label_targets(d, 4.0).astype(np.float32))),
+        (HAFrameLoss(W, sim, 0.3), feats, haframe_loss(labels, feats, W.astype(np.float32), sim.astype(np.float32), 0.3)),
+    ]
+    w = rng.random(8).astype(np.float32)
+    for loss, pred, per in cases:
+        per = np.asarray(per)
+        assert float(loss(labels, pred)) == pytest.approx(per.mean(), rel=1e-5)
+        assert float(loss(labels, pred, sample_weight=w)) == pytest.approx((per * w).mean(), rel=1e-5)
+        again = keras.losses.deserialize(keras.losses.serialize(loss))
+        assert type(again) is type(loss) and float(again(labels, pred)) == pytest.approx(per.mean(), rel=1e-5)
