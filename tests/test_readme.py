@@ -46,6 +46,8 @@ SKIP = {
     "--index gallery.idx": "needs an index of the user's images (tests/inference/test_inference.py runs search)",
     "--model resnet110wfc.h5": "needs the reference's released .h5 files (downloaded separately)",
     "--feat softmax.npz": "needs the user's feature dumps (tests/test_plots_cli.py runs plot_recall_precision)",
+    "--json runs/hierarchy_losses/results.json": "needs the output of bench/hierarchy_losses.py "
+                                                 "(tests/training/test_hierarchy_cli.py runs plot_tradeoff)",
 }
 
 

@@ -23,6 +23,7 @@ COMMANDS = {
     "learn_labelembedding": "Train the label-embedding network (Sun et al.).",
     "plot_hierarchy": "Draw a taxonomy as an SVG/PNG graph.",
     "plot_recall_precision": "Precision-recall curves of feature files in one PNG.",
+    "plot_tradeoff": "Top-1 error against mistake severity / hierarchical distance@k (PNG).",
     "embed": "Embeddings of image files with a trained model.",
     "predict": "Top-k classes of image files with probabilities and taxonomy paths.",
     "index": "Save a nearest-neighbour index of images (exact or faiss).",

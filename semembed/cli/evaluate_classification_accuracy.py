@@ -11,7 +11,10 @@ from semembed.cli._common import parse_args, reports_errors, str2bool
 METRICS = [
     "Accuracy", "Top-5 Accuracy", "Avg. Accuracy", "Hierarchical Accuracy",
     "Mistake Severity", "Avg. Hierarchical Distance@1", "Avg. Hierarchical Distance@5",
+    "Avg. Hierarchical Distance@20", "HOPS", "HOPS@5", "HOPS@20",
 ]
+#: cut-offs of the hierarchical distance and HOPS (Bertinetto et al. report @1, @5, @20; k >= classes is left out)
+KS = (1, 5, 20)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -241,12 +244,13 @@ def main(argv: list[str] | None = None) -> int:
         if name in perf:
             raise SemembedError(f"two sources are labelled {name!r}; give distinct --label values")
         pairs = ClassPairs(hierarchy, cls)
-        perf[name] = classification_metrics(y, scores, hierarchy, cls, pairs=pairs)
+        perf[name] = classification_metrics(y, scores, hierarchy, cls, pairs=pairs, ks=KS, hops=True)
         if args.conditional_risk:
             p, was_prob = as_probabilities(scores)
             if not was_prob:
                 print(f"note: {name}: scores are not probabilities; conditional risk uses their softmax", file=sys.stderr)
-            perf[f"{name} (CRM)"] = classification_metrics(y, conditional_risk_scores(p, hierarchy, cls, pairs), hierarchy, cls, pairs=pairs)
+            perf[f"{name} (CRM)"] = classification_metrics(y, conditional_risk_scores(p, hierarchy, cls, pairs), hierarchy, cls,
+                                                          pairs=pairs, ks=KS, hops=True)
 
     written = []  # results first, then the table
     if args.json:

@@ -2,7 +2,10 @@
 
 Every training flag of ``learn_image_embeddings`` plus ``--loss`` (a registered classifier loss),
 ``--label_smoothing`` and ``--class_list``; ``--feature_dump`` writes the penultimate features
-(the input of ``prob``).
+(the input of ``prob``).  The hierarchy-aware losses (``hxe``, ``soft_labels``, ``haframe``,
+``hiercos``; :mod:`semembed.losses.hierarchy`) take ``--hierarchy H [--is_a] [--str_ids]`` and
+their own options (``--hxe_alpha``, ``--soft_labels_beta``, ``--haf_gamma``, ``--haf_cos_weight``,
+``--hiercos_alpha``); ``haframe`` and ``hiercos`` are their own tasks (a different head).
 """
 
 from __future__ import annotations
@@ -25,13 +28,74 @@ def build_parser() -> argparse.ArgumentParser:
     add_data_flags(g, class_list=True)
     g = p.add_argument_group("Training parameters")
     g.add_argument("--loss", default=d.classifier_loss,
-                   help="Classification loss, a name registered in semembed.losses.classification (softmax, ...).")
+                   help="Classification loss, a name registered in semembed.losses.classification (softmax, hxe, "
+                   "soft_labels, ...) or a hierarchy-aware head (haframe, hiercos).")
     g.add_argument("--label_smoothing", type=float, default=d.label_smoothing,
                    help="Target 1 - eps for the true class and eps/(classes - 1) for the others (the reference's smoothing).")
+    add_hierarchy_flags(p)
     add_training_flags(g, d, finetune_init=BASELINE_FINETUNE_INIT)
     add_schedule_flags(p)
     add_output_flags(p, features="penultimate features (the input of 'prob') of the test images")
     return p
+
+
+#: --flag -> (loss it belongs to, task_options key)
+HIERARCHY_OPTION_FLAGS = {
+    "hxe_alpha": ("hxe", "hxe_alpha"), "soft_labels_beta": ("soft_labels", "soft_labels_beta"),
+    "haf_gamma": ("haframe", "haf_gamma"), "haf_cos_weight": ("haframe", "haf_cos_weight"),
+    "hiercos_alpha": ("hiercos", "hiercos_alpha"),
+}
+
+
+def add_hierarchy_flags(p) -> None:
+    from semembed.training.config import METHOD_DEFAULTS
+
+    g = p.add_argument_group("Hierarchy-aware losses (--loss hxe | soft_labels | haframe | hiercos)")
+    g.add_argument("--hierarchy", default=None, help="Taxonomy file (parent child lines; see compute_class_embedding).")
+    g.add_argument("--is_a", action="store_true", help="The taxonomy file has 'child parent' lines.")
+    g.add_argument("--str_ids", action="store_true", help="Taxonomy ids are strings.")
+    helps = {
+        "hxe_alpha": "HXE: weight exp(-alpha * depth) of each root-path term (0: plain cross-entropy)",
+        "soft_labels_beta": "soft labels: targets proportional to exp(-beta * LCA height / max height)",
+        "haf_gamma": "HAFrame: decay of the cosines exp(-gamma * d / d_max)",
+        "haf_cos_weight": "HAFrame: weight of the squared-cosine loss (1 - weight on the cross-entropy)",
+        "hiercos_alpha": "Hier-COS: weight of the auxiliary per-level loss",
+    }
+    for flag, (loss, key) in HIERARCHY_OPTION_FLAGS.items():
+        g.add_argument(f"--{flag}", type=float, default=None,
+                       help=f"{helps[flag]} (default {METHOD_DEFAULTS[loss][key]}; only with --loss {loss}).%(default).0s")
+
+
+def hierarchy_options(args: argparse.Namespace) -> dict:
+    """task_options of the hierarchy-aware losses; a flag the chosen --loss would ignore is an error."""
+    import math
+
+    from semembed.errors import SemembedError
+    from semembed.training.config import HIERARCHY_LOSSES
+
+    opts = {}
+    for flag, (loss, key) in HIERARCHY_OPTION_FLAGS.items():
+        value = getattr(args, flag)
+        if value is None:
+            continue
+        if args.loss != loss:
+            raise SemembedError(f"--{flag} applies to --loss {loss} only (this run uses --loss {args.loss})")
+        if not math.isfinite(value) or value < 0 or (flag == "soft_labels_beta" and value == 0):
+            raise SemembedError(f"--{flag} must be a finite number {'> 0' if flag == 'soft_labels_beta' else '>= 0'}, got {value}")
+        opts[key] = value
+    if args.loss in HIERARCHY_LOSSES:
+        if not args.hierarchy:
+            raise SemembedError(f"--loss {args.loss} needs --hierarchy (a taxonomy file)")
+        from semembed.taxonomy import load_hierarchy
+
+        load_hierarchy(args.hierarchy, is_a=args.is_a, str_ids=args.str_ids)  # a bad file fails before any data is read
+        opts.update(hierarchy=args.hierarchy, is_a=args.is_a, str_ids=args.str_ids)
+    else:
+        for flag in ("hierarchy", "is_a", "str_ids"):
+            if getattr(args, flag):
+                raise SemembedError(f"--{flag} is used only by the hierarchy-aware losses ({', '.join(HIERARCHY_LOSSES)}); "
+                                    f"this run uses --loss {args.loss}")
+    return opts
 
 
 def config_from_args(args: argparse.Namespace):
@@ -41,11 +105,18 @@ def config_from_args(args: argparse.Namespace):
     if not 0.0 <= args.label_smoothing < 1.0:
         raise SemembedError(f"--label_smoothing must be in [0, 1), got {args.label_smoothing}")
     from semembed.losses.classification import classifier_loss_names  # before any data is read
+    from semembed.training.config import CLASSIFIER_LOSS_TASKS
 
-    if args.loss not in classifier_loss_names():
-        raise SemembedError(f"unknown --loss {args.loss!r}; registered classifier losses: {', '.join(classifier_loss_names())}")
-    return TrainConfig(**config_kwargs(args), task="classifier", classifier_loss=args.loss,
-                       label_smoothing=args.label_smoothing)
+    known = sorted(classifier_loss_names() + list(CLASSIFIER_LOSS_TASKS))
+    if args.loss not in known:
+        raise SemembedError(f"unknown --loss {args.loss!r}; registered classifier losses: {', '.join(known)}")
+    options = hierarchy_options(args)
+    task = CLASSIFIER_LOSS_TASKS.get(args.loss, "classifier")
+    if task != "classifier" and args.label_smoothing:
+        raise SemembedError(f"--label_smoothing is not used by --loss {args.loss}")
+    return TrainConfig(**config_kwargs(args), task=task,
+                       classifier_loss=args.loss if task == "classifier" else "softmax",
+                       label_smoothing=args.label_smoothing, task_options=options)
 
 
 @reports_errors

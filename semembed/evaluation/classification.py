@@ -9,7 +9,9 @@ Metric names follow the reference (SPEC.md §4) and Bertinetto et al. (CVPR 2020
 * ``Mistake Severity``: mean height of LCA(predicted, true) over misclassified
   images (NaN when there is no mistake);
 * ``Avg. Hierarchical Distance@k``: mean over all images of the mean LCA height
-  between the true class and each of the top-k predictions.
+  between the true class and each of the top-k predictions;
+* ``HOPS`` / ``HOPS@k`` (with ``hops=True``): the Hierarchically Ordered Preference Score of
+  Sani & Anand (Hier-COS, 2025), see :func:`hops_scores`.
 
 Scores are "higher = better"; classes are ranked by descending score with
 ties broken by class index (the reference's ``argsort()[::-1]`` breaks them the
@@ -98,6 +100,7 @@ def classification_metrics(
     *,
     ks: Iterable[int] = (1, 5),
     pairs: ClassPairs | None = None,
+    hops: bool = False,
 ) -> dict[str, float]:
     """Flat and hierarchical metrics of class ``scores`` (higher = better).
 
@@ -108,6 +111,7 @@ def classification_metrics(
         classes: the K class ids (e.g. a class embedding's ``ind2label``).
         ks: cut-offs of ``Avg. Hierarchical Distance@k``.
         pairs: precomputed ``ClassPairs(hierarchy, classes)`` to reuse.
+        hops: also ``HOPS`` (whole ranking) and ``HOPS@k`` for each k in ``ks`` with 1 < k < K.
 
     Returns:
         ``{"Accuracy", "Top-5 Accuracy", "Avg. Accuracy", "Hierarchical Accuracy",
@@ -116,7 +120,92 @@ def classification_metrics(
     labels, scores = _check(labels, scores, classes)
     pairs = pairs if pairs is not None else ClassPairs(hierarchy, classes)
     kmax = max([5, *ks])
-    return metrics_from_ranking(labels, top_classes(scores, kmax), pairs, ks)
+    out = metrics_from_ranking(labels, top_classes(scores, kmax), pairs, ks)
+    if hops:
+        num = len(classes)
+        out["HOPS"] = float(hops_scores(labels, scores, pairs).mean())
+        for k in sorted(set(int(k) for k in ks)):
+            if 1 < k < num:
+                out[f"HOPS@{k}"] = float(hops_scores(labels, scores, pairs, k=k).mean())
+    return out
+
+
+def preference_ranks(distances: np.ndarray) -> np.ndarray:
+    """C x C dense ranks of each row's class distances, ascending (0 = the class itself / the closest)."""
+    d = np.asarray(distances)
+    order = np.argsort(d, axis=1, kind="stable")
+    srt = np.take_along_axis(d, order, axis=1)
+    dense = np.concatenate([np.zeros((len(d), 1), np.int64), np.cumsum(np.diff(srt, axis=1) > 0, axis=1)], axis=1)
+    ranks = np.empty_like(dense)
+    np.put_along_axis(ranks, order, dense, axis=1)
+    return ranks
+
+
+def hops_weights(expected: np.ndarray) -> np.ndarray:
+    """HOPS position weights for rows of sorted expected ranks (the official ``generate_weights``).
+
+    The positions holding rank r share the interval from 2⁻ʳ down to 2⁻⁽ʳ⁺¹⁾ in equal steps
+    (the deepest rank decays towards 0); rank 0 weighs 1 when the row has more than one rank.
+    """
+    e = np.asarray(expected)
+    n_pos = e.shape[1]
+    first = np.argmax(e[:, :, None] == e[:, None, :], axis=2)  # first position holding the same rank
+    count = (e[:, :, None] == e[:, None, :]).sum(axis=2)
+    j = np.arange(n_pos)[None, :] - first
+    rmax = e.max(axis=1, keepdims=True)
+    start = np.power(2.0, -e.astype(np.float64))
+    end = np.where(e == rmax, 0.0, np.power(2.0, -(e + 1.0)))
+    w = start + (end - start) * j / count
+    return np.where((e == 0) & (rmax > 0), 1.0, w)
+
+
+def hops_scores(labels: np.ndarray, scores: np.ndarray, pairs: ClassPairs, k: int | None = None,
+                block_elements: int = 1 << 22) -> np.ndarray:
+    """Per-image HOPS (Hierarchically Ordered Preference Score; Sani & Anand, Hier-COS 2025).
+
+    The taxonomy orders the classes for the true class y by dense rank of their LCA height
+    (the class itself 0, its siblings next, ...).  With E the sorted expected ranks, O the ranks of
+    the predicted ranking, w the :func:`hops_weights` of E and W the ranking that reverses E
+    (its first k positions for HOPS@k), HOPS = clip(1 − Σ w|E − O| / Σ w|E − W|, 0, 1), positions
+    beyond k weighing 0 in the numerator; HOPS@1 is 1 when the top prediction has rank 0.
+    Follows the authors' analysis notebook (``Code for Analysis (HOPS, FPA, Tree).ipynb``).
+
+    Args:
+        labels: N true class indices.
+        scores: N x K class scores, higher = better (ties broken by class index).
+        pairs: ``ClassPairs`` of the K classes.
+        k: cut-off (None: the whole ranking).
+
+    Returns:
+        N scores in [0, 1].
+    """
+    labels = np.asarray(labels, dtype=np.intp)
+    scores = np.asarray(scores)
+    num = scores.shape[1]
+    ranks = preference_ranks(pairs.lcs_heights())
+    expected = np.sort(ranks, axis=1)
+    weights = hops_weights(expected)
+    kk = num if k is None else min(int(k), num)
+    worst_rank = expected.copy()
+    worst_rank[:, :kk] = expected[:, :kk][:, ::-1]
+    worst = (weights * np.abs(expected - worst_rank)).sum(axis=1)
+    if k is not None:
+        weights = weights.copy()
+        weights[:, kk:] = 0.0
+    out = np.empty(len(labels))
+    block = max(1, block_elements // max(num, 1))
+    for s in range(0, len(labels), block):
+        y = labels[s : s + block]
+        ranked = top_classes(scores[s : s + block], num if kk > 1 else 1)
+        obtained = ranks[y[:, None], ranked]
+        if kk == 1:
+            out[s : s + block] = obtained[:, 0] == 0
+            continue
+        diff = (weights[y] * np.abs(expected[y][:, : ranked.shape[1]] - obtained)).sum(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            val = np.where(worst[y] > 0, 1.0 - diff / np.where(worst[y] > 0, worst[y], 1.0), 1.0)
+        out[s : s + block] = np.clip(val, 0.0, 1.0)
+    return out
 
 
 def conditional_risk_scores(probs: np.ndarray, hierarchy: Hierarchy, classes: Sequence, pairs: ClassPairs | None = None) -> np.ndarray:

@@ -2,6 +2,7 @@
 
 * :mod:`semembed.losses.embedding` — class-embedding targets (``inv_corr``, ``mse``, ...)
 * :mod:`semembed.losses.metric` — deep metric learning (distances, miners, reducers, pair and proxy losses, XBM)
+* :mod:`semembed.losses.hierarchy` — hierarchy-aware classification (HXE, soft labels, HAFrame, Hier-COS)
 """
 
 from semembed.losses.embedding import (
@@ -29,6 +30,7 @@ from semembed.losses.metric import (
     TripletMarginLoss,
     contrastive_loss,
 )
+from semembed.losses import hierarchy  # noqa: E402,F401  (registers the hxe / soft_labels classifier losses)
 
 __all__ = [
     "METRIC_LOSSES",

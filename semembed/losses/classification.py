@@ -13,6 +13,7 @@ A loss is built by a factory ``factory(num_classes, config) -> fn`` (``config``:
 
 from __future__ import annotations
 
+import inspect
 from typing import Callable
 
 from keras import ops
@@ -40,11 +41,18 @@ def classifier_loss_names() -> list[str]:
     return sorted(_LOSSES)
 
 
-def get_classifier_loss(name: str, num_classes: int, config=None) -> Callable:
-    """The per-sample loss function ``fn(labels, probs)`` registered as ``name``."""
+def get_classifier_loss(name: str, num_classes: int, config=None, class_ids=None) -> Callable:
+    """The per-sample loss function ``fn(labels, probs)`` registered as ``name``.
+
+    ``class_ids``: the dataset's class ids in label order, passed to factories that take a
+    ``class_ids`` argument (hierarchy-aware losses map them onto the taxonomy).
+    """
     if name not in _LOSSES:
         raise SemembedError(f"unknown classifier --loss {name!r}; known: {', '.join(classifier_loss_names())}")
-    return _LOSSES[name](int(num_classes), config)
+    factory = _LOSSES[name]
+    if class_ids is not None and "class_ids" in inspect.signature(factory).parameters:
+        return factory(int(num_classes), config, class_ids=list(class_ids))
+    return factory(int(num_classes), config)
 
 
 def smoothed_targets(labels, num_classes: int, label_smoothing: float):

@@ -15,7 +15,16 @@ METHOD_DEFAULTS: dict[str, dict] = {
     "devise": {"margin": 0.1, "init_epochs": 25, "ft_epochs": 75, "init_lr": 0.01, "ft_lr": 0.001},
     "center_loss": {"embed_dim": 100, "center_loss_weight": 0.1, "fixed_centroids": False},
     "label_embedding": {"embed_dim": 100, "tau": 2.0, "alpha": 0.9, "beta": 0.5},
+    # hierarchy-aware classification (learn_classifier --loss NAME --hierarchy H); sources in semembed.losses.hierarchy
+    "hxe": {"hxe_alpha": 0.1},  # Bertinetto et al. 2020 (tieredImageNet, iNat19)
+    "soft_labels": {"soft_labels_beta": 10.0},  # Bertinetto et al. 2020 sweep 4..30
+    "haframe": {"haf_gamma": 2.0, "haf_cos_weight": 0.4},  # Liang & Davis 2023, CIFAR-100 script
+    "hiercos": {"hiercos_alpha": 0.05},  # Sani & Anand 2025, official scripts
 }
+#: learn_classifier --loss values that are their own tasks (a different head), not classifier losses
+CLASSIFIER_LOSS_TASKS = {"haframe": "haframe", "hiercos": "hiercos"}
+#: learn_classifier --loss values that need --hierarchy
+HIERARCHY_LOSSES = ("hxe", "soft_labels", "haframe", "hiercos")
 #: --finetune_init of the reference's baseline programs (learn_image_embeddings: TrainConfig.finetune_init)
 BASELINE_FINETUNE_INIT = 3
 

@@ -202,11 +202,12 @@ def test_classification_cli_file_modes(tmp_path):
     assert r.returncode == 0, r.stderr
     got = json.loads((tmp_path / "o.json").read_text())
     assert list(got) == ["softmax", "softmax (CRM)", "nce", "nce (CRM)", "svm", "svm (CRM)"]
-    want = classification_metrics(y, probs, h, classes)
+    want = classification_metrics(y, probs, h, classes, ks=(1, 5, 20), hops=True)
     assert got["softmax"] == pytest.approx(want, abs=1e-12, nan_ok=True)
-    want_nc = classification_metrics(y, nearest_centroid_scores(feats, cent), h, classes)
+    want_nc = classification_metrics(y, nearest_centroid_scores(feats, cent), h, classes, ks=(1, 5, 20), hops=True)
     assert got["nce"] == pytest.approx(want_nc, abs=1e-12, nan_ok=True)
-    want_svm = classification_metrics(y, svm_scores(np.concatenate([ftr, ftr]), np.tile(ytr, 2), feats, 100, C=0.1), h, classes)
+    want_svm = classification_metrics(y, svm_scores(np.concatenate([ftr, ftr]), np.tile(ytr, 2), feats, 100, C=0.1), h, classes,
+                                      ks=(1, 5, 20), hops=True)
     assert got["svm"] == pytest.approx(want_svm, abs=1e-9, nan_ok=True)
     assert got["softmax (CRM)"]["Avg. Hierarchical Distance@1"] <= got["softmax"]["Avg. Hierarchical Distance@1"] + 1e-12
     assert (tmp_path / "o.csv").read_text().splitlines()[0].startswith("label;Accuracy;Top-5 Accuracy")

@@ -37,8 +37,8 @@ def test_softmax_loss_with_the_references_label_smoothing(eps):
 
 
 def test_classifier_loss_registry():
-    with pytest.raises(SemembedError, match="unknown classifier --loss 'hxe'"):
-        get_classifier_loss("hxe", 3)
+    with pytest.raises(SemembedError, match="unknown classifier --loss 'nope'"):
+        get_classifier_loss("nope", 3)
 
     @register_classifier_loss("test_double_ce")
     def factory(num_classes, config):

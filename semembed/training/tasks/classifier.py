@@ -39,19 +39,22 @@ class ClassifierTask(PerSampleLossTask):
     top_k: tuple[int, ...] = ()
     loss: str = "softmax"
     loss_config: object = None
+    class_ids: tuple = ()  # the dataset's class ids in label order (hierarchy-aware losses need them)
 
     warmup_layers = ("prob",)
 
     @classmethod
     def from_config(cls, config, dataset, targets):
         return cls(config.architecture, dataset.num_classes, input_shape=dataset.image_shape,
-                   top_k=tuple(config.top_k_acc), loss=config.classifier_loss, loss_config=config)
+                   top_k=tuple(config.top_k_acc), loss=config.classifier_loss, loss_config=config,
+                   class_ids=tuple(dataset.classes))
 
     def __post_init__(self) -> None:
         self.metrics = ("accuracy",) + tuple(f"top{k}_accuracy" for k in self.top_k)
         from semembed.losses.classification import get_classifier_loss
 
-        self._loss = get_classifier_loss(self.loss, self.num_classes, self.loss_config)
+        self._loss = get_classifier_loss(self.loss, self.num_classes, self.loss_config,
+                                         class_ids=self.class_ids or None)
 
     def build_model(self) -> keras.Model:
         from semembed.models import build_network

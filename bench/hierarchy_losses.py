@@ -1,0 +1,154 @@
+#!/usr/bin/env python3
+"""Benchmark: hierarchy-aware classification losses against cross-entropy and semantic embeddings on Fashion-MNIST.
+
+Every method trains the same network (``simple-tiny``) with the same budget and schedule as
+``bench/baselines.py`` (SGD, lr 0.05, batch 128, ``--epochs`` x ``--steps`` steps) on Fashion-MNIST
+with our clothing taxonomy (``hierarchies/fashion_mnist``), for each seed.  Each method's class
+probabilities are evaluated as they are and with CRM (conditional risk minimisation) on the
+10,000 test images: top-1 error, mistake severity, average hierarchical distance@1/5 (@20 is
+undefined with 10 classes), HOPS and HOPS@5; retrieval mAHP@250 on the L2-normalised features
+(LCS-height similarity).  Prints one row per method (mean ± std over the seeds), writes
+``runs/hierarchy_losses/results.{md,json}`` (JSON: ``{label: {metric: mean}}`` as
+``evaluate_classification_accuracy --json`` writes it) and the trade-off PNG ``tradeoff.png``.
+
+Methods: cross-entropy (``classifier``), HXE (``--alphas``), soft labels (``--betas``), the
+HAFrame-style fixed frame (``haframe``), Hier-COS (``hiercos``), semantic embeddings + head
+(``embedding``: unitsphere targets, inv_corr + 0.1 CE).
+
+Usage: flock /tmp/semembed-heavy.lock python bench/hierarchy_losses.py [--seeds 0,1] [--epochs 2] [--steps 150]
+       [--alphas 0.1,0.5] [--betas 4,10] [--methods NAME,...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+TAXONOMY = REPO / "hierarchies" / "fashion_mnist" / "fashion_mnist.parent-child.txt"
+
+COLUMNS = [("top-1 error", "Top-1 Error"), ("mistake severity", "Mistake Severity"),
+           ("hier. dist.@1", "Avg. Hierarchical Distance@1"), ("hier. dist.@5", "Avg. Hierarchical Distance@5"),
+           ("HOPS", "HOPS"), ("HOPS@5", "HOPS@5"), ("mAHP@250", "AHP@250 (LCS_HEIGHT)")]
+
+
+def methods(emb_path: str, alphas, betas) -> dict:
+    hier = {"hierarchy": str(TAXONOMY)}
+    out = {"cross-entropy": dict(task="classifier")}
+    for a in alphas:
+        out[f"HXE α={a:g}"] = dict(task="classifier", classifier_loss="hxe", task_options={**hier, "hxe_alpha": a})
+    for b in betas:
+        out[f"soft labels β={b:g}"] = dict(task="classifier", classifier_loss="soft_labels",
+                                          task_options={**hier, "soft_labels_beta": b})
+    out["HAFrame (fixed frame)"] = dict(task="haframe", task_options=dict(hier))
+    out["Hier-COS"] = dict(task="hiercos", task_options=dict(hier))
+    out["semantic embeddings + head"] = dict(task="embedding", embedding=emb_path, loss="inv_corr", cls_weight=0.1)
+    return out
+
+
+def evaluate(res, hierarchy) -> dict[str, dict]:
+    """{"": metrics, " (CRM)": metrics} of one run."""
+    from semembed.evaluation import classification_metrics, retrieval_metrics
+    from semembed.evaluation.classification import conditional_risk_scores
+    from semembed.taxonomy import ClassPairs
+
+    classes = list(res.class_ids)
+    labels = np.asarray(res.test_labels)
+    pairs = ClassPairs(hierarchy, classes)
+    ret = retrieval_metrics(res.features, [classes[i] for i in labels], hierarchy, normalize=True, ks=range(1, 251),
+                            clip_ahp=250, similarities=("LCS_HEIGHT",))
+    out = {}
+    for suffix, scores in (("", res.probabilities), (" (CRM)", conditional_risk_scores(res.probabilities, hierarchy, classes, pairs))):
+        m = classification_metrics(labels, scores, hierarchy, classes, ks=(1, 5, 20), pairs=pairs, hops=True)
+        m["Top-1 Error"] = 1.0 - m["Accuracy"]
+        m["AHP@250 (LCS_HEIGHT)"] = ret["AHP@250 (LCS_HEIGHT)"]  # retrieval: the same features either way
+        out[suffix] = m
+    return out
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--seeds", default="0,1")
+    p.add_argument("--epochs", type=int, default=2)
+    p.add_argument("--steps", type=int, default=150, help="steps per epoch")
+    p.add_argument("--alphas", default="0.1,0.5", help="HXE alphas")
+    p.add_argument("--betas", default="4,10", help="soft-label betas")
+    p.add_argument("--methods", default=None, help="comma-separated subset of the method names")
+    p.add_argument("--out_dir", default=str(REPO / "runs" / "hierarchy_losses"))
+    args = p.parse_args()
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from semembed.class_embeddings import compute_class_embedding, save_class_embedding
+    from semembed.data import default_dataset
+    from semembed.evaluation.tradeoff import plot_tradeoff
+    from semembed.taxonomy import load_hierarchy
+    from semembed.training.config import TrainConfig
+    from semembed.training.run import train
+    from semembed.training.schedules import ScheduleConfig
+
+    dataset, root = default_dataset()
+    if dataset != "fashion-mnist":
+        print("Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist); this benchmark needs it")
+        return 1
+    out = Path(args.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    hierarchy = load_hierarchy(TAXONOMY)
+    emb, _ = compute_class_embedding(hierarchy, method="unitsphere")
+    emb_path = str(out / "fashion.unitsphere.pickle")
+    save_class_embedding(emb, emb_path, overwrite=True)
+    schedule = ScheduleConfig(name="SGD", sgd_schedule=None, sgd_lr=0.05, sgd_patience=10**6)
+    seeds = [int(s) for s in args.seeds.split(",")]
+    chosen = methods(emb_path, [float(a) for a in args.alphas.split(",")], [float(b) for b in args.betas.split(",")])
+    if args.methods:
+        chosen = {k: v for k, v in chosen.items() if k in args.methods.split(",")}
+    print(f"Fashion-MNIST, simple-tiny, {args.epochs} epochs x {args.steps} steps of 128, seeds {seeds}; "
+          f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}", flush=True)
+    runs: dict[str, list[dict]] = {}
+    start = time.perf_counter()
+    for name, extra in chosen.items():
+        for seed in seeds:
+            t0 = time.perf_counter()
+            cfg = TrainConfig(dataset=dataset, data_root=root, architecture="simple-tiny", schedule=schedule,
+                              epochs=args.epochs, batch_size=128, max_steps_per_epoch=args.steps, seed=seed,
+                              no_progress=True, overwrite=True, **extra)
+            res = train(cfg)
+            for suffix, m in evaluate(res, hierarchy).items():
+                runs.setdefault(name + suffix, []).append({k: float(m[k]) for _, k in COLUMNS})
+                print(f"  {name}{suffix}, seed {seed}: " + ", ".join(f"{c} {m[k]:.4f}" for c, k in COLUMNS)
+                      + f" ({time.perf_counter() - t0:.0f} s)", flush=True)
+            (out / "runs.json").write_text(json.dumps(runs, indent=1))  # after every run
+    total = time.perf_counter() - start
+    means = {label: {k: float(np.mean([r[k] for r in rs])) for _, k in COLUMNS} for label, rs in runs.items()}
+    for m in means.values():
+        m["Accuracy"] = 1.0 - m["Top-1 Error"]
+    (out / "results.json").write_text(json.dumps(means, indent=2) + "\n")
+    text = table(runs)
+    print(text)
+    print(f"total {total:.0f} s")
+    (out / "results.md").write_text(text + f"\n\n{len(seeds)} seeds, {args.epochs} x {args.steps} steps, {total:.0f} s\n")
+    plot_tradeoff(means, out / "tradeoff.png", overwrite=True,
+                  title=f"Fashion-MNIST, simple-tiny, {args.epochs}x{args.steps} steps, mean of {len(seeds)} seeds")
+    print(f"wrote {out / 'results.md'}, results.json, runs.json, tradeoff.png")
+    return 0
+
+
+def table(runs: dict) -> str:
+    """Markdown table: one row per method (and its CRM row), mean ± std (population) over the seeds."""
+    lines = ["| method | " + " | ".join(c for c, _ in COLUMNS) + " |", "|---" * (len(COLUMNS) + 1) + "|"]
+    for name, rs in runs.items():
+        cells = []
+        for _, key in COLUMNS:
+            v = np.array([r[key] for r in rs])
+            cells.append(f"{v.mean():.4f} ± {v.std():.4f}" if len(v) > 1 else f"{v.mean():.4f}")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

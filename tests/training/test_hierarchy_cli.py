@@ -1,0 +1,72 @@
+"""learn_classifier's hierarchy-aware losses in subprocesses: flag checks, the haframe/hiercos heads and
+their dumps, and evaluate_classification_accuracy's HOPS feeding plot_tradeoff."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+
+from tests.conftest import REPO, script_env
+
+DIGITS_TAX = REPO / "hierarchies" / "digits" / "digits.parent-child.txt"
+COMMON = ["--dataset", "digits", "--architecture", "simple-tiny", "--batch_size", "32", "--max_steps_per_epoch", "2",
+          "--epochs", "1", "--no_progress"]
+
+
+def run(program, *args, timeout=300):
+    return subprocess.run([sys.executable, str(REPO / "scripts" / f"{program}.py"), *map(str, args)],
+                          capture_output=True, text=True, env=script_env(), timeout=timeout)
+
+
+def test_flag_checks_before_any_data(tmp_path):
+    dag = tmp_path / "dag.txt"
+    dag.write_text("10 11\n10 12\n11 0\n12 0\n11 1\n")
+    cases = [
+        (("--loss", "hxe"), "--loss hxe needs --hierarchy"),
+        (("--loss", "softmax", "--hxe_alpha", "0.5"), "--hxe_alpha applies to --loss hxe only"),
+        (("--loss", "hxe", "--hierarchy", DIGITS_TAX, "--soft_labels_beta", "3"), "--soft_labels_beta applies to --loss soft_labels"),
+        (("--loss", "soft_labels", "--hierarchy", DIGITS_TAX, "--soft_labels_beta", "0"), "--soft_labels_beta must be a finite number > 0"),
+        (("--hierarchy", DIGITS_TAX), "--hierarchy is used only by the hierarchy-aware losses"),
+        (("--loss", "hxe", "--hierarchy", tmp_path / "missing.txt"), "missing.txt"),
+        (("--loss", "haframe", "--hierarchy", DIGITS_TAX, "--label_smoothing", "0.1"), "--label_smoothing is not used by --loss haframe"),
+    ]
+    for args, msg in cases:
+        r = run("learn_classifier", *COMMON, *args)
+        assert r.returncode == 2 and msg in r.stderr and "Traceback" not in r.stderr, (args, r.stderr[-2000:])
+    r = run("learn_classifier", *COMMON, "--loss", "hxe", "--hierarchy", dag, "--hxe_alpha", "0.2")
+    assert r.returncode == 2 and "needs a tree" in r.stderr and "Traceback" not in r.stderr, r.stderr[-2000:]
+
+
+def test_haframe_and_hiercos_heads_dump_and_evaluate(tmp_path):
+    for loss, dim in (("haframe", 10), ("hiercos", None)):
+        r = run("learn_classifier", *COMMON, "--loss", loss, "--hierarchy", DIGITS_TAX,
+                "--feature_dump", tmp_path / f"{loss}.npz", "--model_dump", tmp_path / f"{loss}.keras")
+        assert r.returncode == 0, r.stderr[-3000:]
+        with np.load(tmp_path / f"{loss}.npz") as z:
+            feat = z["feat"]
+        assert feat.shape[0] == 359 and (dim is None or feat.shape[1] == dim)
+    from semembed.models.metadata import read_metadata
+
+    assert read_metadata(tmp_path / "haframe.keras")["task"] == "haframe"
+    # HOPS and the trade-off plot from evaluate_classification_accuracy's JSON
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 10, 50)
+    np.save(tmp_path / "p.npy", rng.dirichlet(np.ones(10), 50))
+    (tmp_path / "y.json").write_text(json.dumps(y.tolist()))
+    r = run("evaluate_classification_accuracy", "--hierarchy", DIGITS_TAX, "--labels", tmp_path / "y.json",
+            "--predictions", tmp_path / "p.npy", "--label", "HXE α=0.1", "--conditional_risk", "--json", tmp_path / "a.json")
+    assert r.returncode == 0, r.stderr[-2000:]
+    res = json.loads((tmp_path / "a.json").read_text())
+    assert 0 <= res["HXE α=0.1"]["HOPS"] <= 1 and "HOPS@5" in res["HXE α=0.1"] and "HOPS" in r.stdout
+    (tmp_path / "b.json").write_text(json.dumps({"HXE α=0.5": res["HXE α=0.1"], "cross-entropy": res["HXE α=0.1 (CRM)"]}))
+    r = run("plot_tradeoff", "--json", tmp_path / "a.json", "--json", tmp_path / "b.json", "--out", tmp_path / "t.png")
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert (tmp_path / "t.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "Mistake Severity" in r.stdout and "Avg. Hierarchical Distance@5" in r.stdout
+    r = run("plot_tradeoff", "--json", tmp_path / "a.json", "--out", tmp_path / "t.png")
+    assert r.returncode == 2 and "exists" in r.stderr
+    r = run("plot_tradeoff", "--json", tmp_path / "a.json", "--json", tmp_path / "a.json", "--out", tmp_path / "u.png")
+    assert r.returncode == 2 and "already read" in r.stderr
