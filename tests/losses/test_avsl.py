@@ -177,3 +177,18 @@ def test_jax_backend_matches_numpy():
     links, a, b = collector(rng=rng)
     np.testing.assert_allclose(np.array(got["d"]), distance_loop(e, c, e2, c2, links, a, b, 3, 10.0), rtol=1e-4,
                                atol=1e-5)
+
+
+def test_metrics_from_distances_match_embedding_metrics():
+    from semembed.evaluation.metric_learning import metric_learning_metrics, metrics_from_distances
+
+    x = RNG.normal(size=(40, 5))
+    y = RNG.integers(0, 4, 40)
+    y[0] = 9  # a lone query
+    xn = x / np.linalg.norm(x, axis=1, keepdims=True)
+    d = ((xn[:, None] - xn[None]) ** 2).sum(-1)  # ranks as the cosine does
+    want = metric_learning_metrics(x, y, nmi=False)
+    got = metrics_from_distances(lambda sl: d[sl], y, block=7)
+    assert set(got) == set(want)
+    for k, v in want.items():
+        assert got[k] == pytest.approx(v, abs=1e-12), k
