@@ -31,6 +31,7 @@ SKIP = {
     "--dataset CUB --data_root /data/CUB_200_2011": "needs the CUB-200-2011 images",
     "--data_root /data/tiny": "needs the user's image folder (tests/training/test_sizes_and_early_checks.py runs these flags)",
     "--data_root /data/zs": "needs a zero-shot image folder (tests/training/test_learn_metric_cli.py runs this command line)",
+    "explain --model m.keras": "needs an AVSL model trained on a folder (tests/inference/test_explain.py runs explain)",
     "--loss proxy_anchor --architecture simple-tiny": "trains 60 Fashion-MNIST epochs (bench/metric_learning.py trains these losses)",
     "--xbm_size 8192 --xbm_start 1000": "trains 60 Fashion-MNIST epochs (bench/metric_learning.py trains these losses)",
     "TF_CONFIG=": "needs a second machine (tests/training/test_distributed.py runs two workers on localhost)",

@@ -28,6 +28,7 @@ COMMANDS = {
     "predict": "Top-k classes of image files with probabilities and taxonomy paths.",
     "index": "Save a nearest-neighbour index of images (exact or faiss).",
     "search": "The k nearest indexed images of query images (CSV, thumbnail grid).",
+    "explain": "Why an AVSL model finds two images similar: a PNG of the attribute maps.",
     "demo": "End-to-end demo on the embedded default dataset.",
 }
 

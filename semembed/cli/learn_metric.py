@@ -35,6 +35,30 @@ LOSS_ARGS = {
     "proxy_nca": ("softmax_scale",),
     "normalized_softmax": ("temperature",),
 }
+#: --method avsl's flags (names of the official code) -> (type, help); defaults: training.config.AVSL_DEFAULTS
+AVSL_FLAGS = (
+    ("embeddings_dim", int, "Embedding size D of every level"),
+    ("avsl_m", float, "Momentum m of the link-matrix running average"),
+    ("topk_corr", int, "Links kept per column of each link matrix"),
+    ("prob_gamma", float, "Scale gamma of the reliability probability"),
+    ("index_p", float, "Exponent p of the node values |e_i - e_j|^p and of the normalisation"),
+    ("pa_alpha", float, "Proxy-Anchor alpha of the level losses (on squared distances)"),
+    ("pa_pos_margin", float, "Proxy-Anchor positive margin of the level losses"),
+    ("pa_neg_margin", float, "Proxy-Anchor negative margin of the level losses"),
+    ("final_pa_alpha", float, "Proxy-Anchor alpha of the final loss (on the AVSL distance)"),
+    ("final_pa_pos_margin", float, "Proxy-Anchor positive margin of the final loss"),
+    ("final_pa_neg_margin", float, "Proxy-Anchor negative margin of the final loss"),
+    ("loss0_weight", float, "Weight w0 of level 0's loss"),
+    ("loss1_weight", float, "Weight w1 of level 1's loss"),
+    ("loss2_weight", float, "Weight w2 of level 2's loss"),
+    ("embedder_lr_multiplier", float, "Learning rate of the embedder (1x1 convolutions) / the trunk's"),
+    ("collector_lr_multiplier", float, "Learning rate of the collector (proxies, a, b) / the trunk's"),
+)
+#: learn_metric flags that only --method metric reads
+METRIC_ONLY = ("loss", "miner", "distance", "margin", "pos_margin", "neg_margin", "alpha", "beta", "base",
+               "softmax_scale", "temperature", "reducer", "epsilon", "type_of_triplets", "miner_margin",
+               "proxy_lr_multiplier", "xbm_size", "xbm_start", "xbm_weight", "xbm_ring", "freeze_bn", "embedding",
+               "embedding_weight", "embedding_dim")
 MINER_ARGS = {"multi_similarity": ("epsilon",), "pair_margin": ("pos_margin", "neg_margin"), "batch_hard": (),
               "triplet_margin": ("margin", "type_of_triplets"), "facenet_semihard": ()}
 
@@ -42,6 +66,8 @@ MINER_ARGS = {"multi_similarity": ("epsilon",), "pair_margin": ("pos_margin", "n
 def build_parser() -> argparse.ArgumentParser:
     from semembed.cli.learn_image_embeddings import build_parser as base_parser
     from semembed.training.config import LEARN_METRIC_DEFAULTS, MetricConfig
+
+    from semembed.training.config import AVSL_DEFAULTS
 
     d, m = LEARN_METRIC_DEFAULTS, MetricConfig()
     p = argparse.ArgumentParser(
@@ -94,6 +120,17 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--embedding_weight", type=float, default=m.embedding_weight,
                    help="Weight of the semantic-embedding loss (1 - <target, embedding>) added to the metric loss.")
     g.add_argument("--task", default="metric", help=argparse.SUPPRESS)
+    g.add_argument("--method", default="metric", choices=["metric", "avsl"],
+                   help="metric: an embedding trained with --loss; avsl: Attributable Visual Similarity Learning "
+                   "(Zhang et al. CVPR 2022) over the backbone's last three stages, ranked by its propagated "
+                   "similarity (METRIC_LEARNING.md section 10; the --loss/--miner/XBM flags do not apply).")
+    a = p.add_argument_group("AVSL (--method avsl; defaults: the official code's recipes)")
+    a.add_argument("--feature_dim_list", type=int, nargs=3, default=None, metavar="C",
+                   help="Channels of the three stages, checked against the backbone (ResNet-50: 512 1024 2048; "
+                   "resnet-32: 16 32 64; default: the backbone's).")
+    for flag, kind, text in AVSL_FLAGS:
+        a.add_argument(f"--{flag}", type=kind, default=None,
+                       help=f"{text} (default {AVSL_DEFAULTS[flag]}).")
     return p
 
 
@@ -104,6 +141,15 @@ def config_from_args(args: argparse.Namespace, argv: list[str] | None):
 
     if args.task != "metric":
         raise SemembedError("learn_metric trains --task metric only (use learn_image_embeddings for other tasks)")
+    given = {a.split("=")[0][2:] for a in (argv or []) if a.startswith("--")}
+    avsl_given = sorted(given & ({f for f, _, _ in AVSL_FLAGS} | {"feature_dim_list"}))
+    if args.method == "avsl":
+        wrong = sorted(given & set(METRIC_ONLY))
+        if wrong:
+            raise SemembedError(f"--{wrong[0]}: --method avsl does not use it (its flags: --embeddings_dim, "
+                                "--avsl_m, --topk_corr, ...; see --help)")
+    elif avsl_given:
+        raise SemembedError(f"--{avsl_given[0]} needs --method avsl")
     args.loss_name, args.loss = args.loss, "inv_corr"  # the base config's --loss is the class-embedding loss
     config = base_config(args)
     loss_kwargs, miner_kwargs = {}, {}
@@ -151,6 +197,15 @@ def config_from_args(args: argparse.Namespace, argv: list[str] | None):
         raise SemembedError("--embedding_weight needs --embedding FILE (a class-embedding file)")
     if args.embedding != "onehot" and not args.embedding_weight:
         raise SemembedError("--embedding is used only with --embedding_weight > 0")
+    if args.method == "avsl":
+        options = {f: getattr(args, f) for f, _, _ in AVSL_FLAGS if getattr(args, f) is not None}
+        for f in ("embeddings_dim", "topk_corr"):
+            if f in options and options[f] < 1:
+                raise SemembedError(f"--{f} must be >= 1, got {options[f]}")
+        if args.feature_dim_list is not None:
+            options["feature_dim_list"] = tuple(args.feature_dim_list)
+        return dataclasses.replace(config, task="avsl", task_options=options, train_classes=args.train_classes,
+                                   test_classes=args.test_classes, zero_shot_images=args.zero_shot_images)
     return dataclasses.replace(config, task="metric", metric=metric, train_classes=args.train_classes,
                                test_classes=args.test_classes, zero_shot_images=args.zero_shot_images)
 

@@ -82,3 +82,41 @@ def metric_learning_metrics(
         result["NMI"] = nmi_score(query_features if separate else features, query_labels if separate else labels,
                                   seed=seed)
     return result
+
+
+def metrics_from_distances(rows, labels: Sequence, *, recall_ks: Iterable[int] = (1, 2, 4, 8),
+                           block: int = 256) -> dict:
+    """Recall@K, R-Precision and mAP@R of a set against itself from a distance, one block of queries at a time.
+
+    ``rows(slice)`` returns the (len(slice), N) distances of those queries to all N items (smaller = closer;
+    e.g. AVSL's Δ).  The query itself is removed by index; ties are broken by index (stable sort);
+    queries without another item of their class are left out of every mean
+    (same definitions as :func:`metric_learning_metrics`).
+    """
+    labels = np.asarray(labels)
+    n = len(labels)
+    ks = [k for k in sorted(set(int(k) for k in recall_ks)) if 1 <= k <= n - 1]
+    hits = {k: 0.0 for k in ks}
+    rp_sum = map_sum = 0.0
+    counted = 0
+    for start in range(0, n, block):
+        sl = slice(start, min(start + block, n))
+        d = np.array(rows(sl), dtype=np.float64)
+        q = np.arange(sl.start, sl.stop)
+        d[np.arange(len(q)), q] = np.inf
+        order = np.argsort(d, axis=1, kind="stable")[:, :-1]  # self (inf) last
+        rel = labels[order] == labels[q][:, None]
+        r = rel.sum(axis=1)
+        ok = r > 0
+        for k in ks:
+            hits[k] += rel[ok, :k].any(axis=1).sum()
+        pos = np.arange(1, n)
+        in_r = pos[None, :] <= r[:, None]
+        prec = np.cumsum(rel, axis=1) / pos[None, :]
+        rp_sum += (np.sum(rel & in_r, axis=1)[ok] / r[ok]).sum()
+        map_sum += (np.sum(prec * (rel & in_r), axis=1)[ok] / r[ok]).sum()
+        counted += int(ok.sum())
+    out = {f"Recall@{k}": float(hits[k] / counted) if counted else float("nan") for k in ks}
+    out["R-Precision"] = float(rp_sum / counted) if counted else float("nan")
+    out["mAP@R"] = float(map_sum / counted) if counted else float("nan")
+    return out

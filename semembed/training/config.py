@@ -155,3 +155,13 @@ LEARN_METRIC_DEFAULTS = dict(
     optimizer="adam", lr_schedule="SGD", sgd_lr=1e-3, sgd_min_lr=1e-6, epochs=60, embedding_dim=512,
     classes_per_batch=16, images_per_class=5, loss="multi_similarity",
 )
+
+#: ``--method avsl``'s options (``TrainConfig.task_options``) and defaults: METRIC_LEARNING.md §10's official
+#: recipes (CUB's loss weights); lr multipliers ours (see semembed/training/tasks/avsl.py)
+AVSL_DEFAULTS = dict(
+    embeddings_dim=512, feature_dim_list=None, avsl_m=0.5, topk_corr=128, prob_gamma=10.0, index_p=2.0,
+    pa_alpha=16.0, pa_pos_margin=1.8, pa_neg_margin=2.2, final_pa_alpha=16.0, final_pa_pos_margin=1.8,
+    final_pa_neg_margin=2.2, loss0_weight=0.5, loss1_weight=1.0, loss2_weight=0.5,  # CUB's w0, w1, w2
+    embedder_lr_multiplier=1.0, collector_lr_multiplier=100.0,
+)
+

@@ -217,7 +217,11 @@ def train(config: TrainConfig) -> TrainResult:
     final = trainer.evaluate()
     features, probs = predict(trainer, ds.test_dataset(val_bs, as_dict=True))
     test_labels = np.asarray(ds.test_labels)
-    if task_cls.name != "metric" and (probs is not None or features.shape[1] == targets.shape[1]):  # class scores
+    own_metrics = getattr(task, "test_metrics", None)  # a task ranking by its own similarity (e.g. avsl)
+    if own_metrics is not None:
+        if len(test_labels) > 1:
+            final.update(own_metrics(features, test_labels, seed=config.seed))
+    elif task_cls.name != "metric" and (probs is not None or features.shape[1] == targets.shape[1]):  # class scores
         scores = probs if probs is not None else np.asarray(nearest_class_scores(features, targets, config.loss))
         final["balanced_accuracy"] = balanced_accuracy(test_labels, scores.argmax(axis=1), ds.num_classes)
     elif task_cls.name == "metric" and len(test_labels) > 1:  # the field's retrieval figures on the test set

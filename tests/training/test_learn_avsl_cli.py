@@ -1,0 +1,76 @@
+"""learn_metric --method avsl end to end in subprocesses: the issue's command line on resnet-32 at 32 px,
+the link buffers in the saved model and across a kill/resume, flag errors."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.conftest import REPO, script_env
+
+SCRIPT = str(REPO / "scripts" / "learn_metric.py")
+
+
+def run(*args, timeout=400):
+    return subprocess.run([sys.executable, SCRIPT, *map(str, args)], capture_output=True, text=True,
+                          env=script_env(), timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    """Zero-shot folder: train/<c0..c3> with 8 images, test/<c4..c6> with 4, 32 px."""
+    root = tmp_path_factory.mktemp("avsl")
+    rng = np.random.default_rng(0)
+    for split, classes, n in (("train", range(4), 8), ("test", range(4, 7), 4)):
+        for c in classes:
+            d = root / split / f"c{c}"
+            d.mkdir(parents=True)
+            base = rng.integers(0, 255, size=(32, 32, 3))
+            for i in range(n):
+                img = np.clip(base + rng.normal(0, 20, size=base.shape), 0, 255).astype(np.uint8)
+                Image.fromarray(img).save(d / f"{i}.png")
+    return root
+
+
+def links_of(path):
+    import keras
+
+    from semembed.models.avsl import avsl_layer
+
+    layer = avsl_layer(keras.saving.load_model(path, compile=False))
+    return [np.asarray(v) for v in layer.links], float(layer.link_count)
+
+
+def test_issue_command_line_then_resume_keeps_the_links(tmp_path, folder):
+    common = ["--method", "avsl", "--dataset", "ImageFolder", "--data_root", folder, "--crop_size", "32",
+              "--target_size", "32", "--architecture", "resnet-32", "--classes_per_batch", "4",
+              "--images_per_class", "4", "--embeddings_dim", "8", "--topk_corr", "4", "--no_progress",
+              "--snapshot", tmp_path / "s.npz"]
+    r = run(*common, "--epochs", "1", "--model_dump", tmp_path / "m1.keras", "--feature_dim_list", "16", "32", "64")
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "Recall@1" in r.stdout and "mAP@R" in r.stdout
+    links1, count1 = links_of(tmp_path / "m1.keras")
+    assert count1 >= 1 and len(links1) == 2 and all(l.shape == (8, 8) and np.abs(l).sum() > 0 for l in links1)
+    r = run(*common, "--epochs", "2", "--model_dump", tmp_path / "m2.keras")  # resumes from the snapshot
+    assert r.returncode == 0, r.stderr[-3000:]
+    links2, count2 = links_of(tmp_path / "m2.keras")
+    assert count2 == 2 * count1  # the count (and the buffers) continued from the snapshot
+    assert not np.allclose(links2[0], links1[0])
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--method", "avsl", "--loss", "contrastive"], "--loss: --method avsl does not use it"),
+    (["--avsl_m", "0.3"], "--avsl_m needs --method avsl"),
+    (["--method", "avsl", "--feature_dim_list", "1", "2", "3"], "does not match the channels"),
+    (["--method", "avsl", "--avsl_m", "1.5"], "--avsl_m must be in [0, 1)"),
+])
+def test_bad_flags_are_clear_errors(folder, args, message):
+    r = run("--dataset", "ImageFolder", "--data_root", folder, "--crop_size", "32", "--target_size", "32",
+            "--architecture", "resnet-32", "--epochs", "1", "--no_progress", "--classes_per_batch", "4",
+            "--images_per_class", "4", *args)
+    assert r.returncode == 2 and message in r.stderr, r.stderr[-2000:]
+    assert "Traceback" not in r.stderr
