@@ -29,6 +29,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--label_smoothing", type=float, default=d.label_smoothing,
                    help="Target 1 - eps for the true class and eps/(classes - 1) for the others (the reference's smoothing).")
     add_training_flags(g, d, finetune_init=BASELINE_FINETUNE_INIT)
+    from semembed.cli._weakshot import add_graph_flags
+
+    add_graph_flags(p)
     add_schedule_flags(p)
     add_output_flags(p, features="penultimate features (the input of 'prob') of the test images")
     return p

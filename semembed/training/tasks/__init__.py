@@ -42,7 +42,7 @@ def list_tasks() -> list[str]:
 
 # the built-in methods register themselves on import
 from semembed.training.tasks import (  # noqa: E402,F401
-    center_loss, classifier, devise, embedding, label_embedding, metric,
+    center_loss, classifier, devise, embedding, label_embedding, metric, simnet,
 )
 
 __all__ = ["get_task", "list_tasks", "register_task"]
