@@ -97,6 +97,7 @@ def main() -> int:
     p.add_argument("--seeds", default="0,1")
     p.add_argument("--epochs", type=int, default=10, help="epochs of every main-model row")
     p.add_argument("--simnet_epochs", type=int, default=6)
+    p.add_argument("--simnet_lr", type=float, default=5e-3, help="SimNet's SGD rate (the reference's 5e-3)")
     p.add_argument("--batch_size", type=int, default=32)
     p.add_argument("--lr", type=float, default=0.05)
     p.add_argument("--base_per_class", type=int, default=600)
@@ -153,7 +154,8 @@ def main() -> int:
         path = out / f"simnet_{tag}_s{seed}.keras"
         cfg = TrainConfig(task="simnet", dataset="ImageFolder", data_root=base, target_size=28, crop_size=28,
                           architecture="simple-tiny", epochs=args.simnet_epochs, batch_size=50, weight_decay=1e-4,
-                          schedule=ScheduleConfig(name="SGD", sgd_schedule=step_schedule(5e-3, 25, args.simnet_epochs)),
+                          schedule=ScheduleConfig(name="SGD",
+                                                  sgd_schedule=step_schedule(args.simnet_lr, 25, args.simnet_epochs)),
                           model_dump=str(path), seed=seed, no_progress=True, overwrite=True)
         res = train_simnet(cfg, SimNetOptions(web_root=novel, beta=beta, classes_per_batch=20,
                                               web_classes_per_batch=2, init_classifier=init))
