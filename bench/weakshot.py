@@ -45,7 +45,8 @@ sys.path.insert(0, str(REPO))
 BASE, NOVEL = (0, 2, 4, 6, 8), (1, 3, 5, 7, 9)
 OUTLIER_FRACTION = 0.4
 ROWS = {"a": "(a) noisy baseline", "b": "(b) + sample weights", "c": "(c) + graph regularisation",
-        "d": "(d) + adversarial loss", "e": "(e) semantic embeddings + head, (b)+(c)"}
+        "d": "(d) + adversarial loss", "e": "(e) semantic embeddings + head, (b)+(c)",
+        "o": "(o) oracle weights: outliers 0, clean 1 (diagnostic)"}
 
 
 def write_folders(out: Path, base_per_class: int, web_per_class: int, seed: int = 0) -> dict:
@@ -106,7 +107,10 @@ def main() -> int:
                    help="alpha of rows c-e (the reference: 0.1 on 2048-d ResNet features; here h is a 128-d BN "
                    "output whose squared pair distances are ~250, so 0.1 makes the term ~20x the cross-entropy)")
     p.add_argument("--beta", type=float, default=0.1)
-    p.add_argument("--rows", default="abcde")
+    p.add_argument("--rows", default="abcde", help="rows to run; 'o' adds the oracle-weight diagnostic")
+    p.add_argument("--reuse", action="store_true",
+                   help="reuse the SimNets and weight files of an earlier run in --out_dir (diagnostics)")
+    p.add_argument("--results_name", default="results", help="results.{md,json} under this name")
     p.add_argument("--out_dir", default=str(REPO / "runs" / "weakshot"))
     args = p.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -152,6 +156,11 @@ def main() -> int:
     def simnet_and_weights(seed, beta, tag, init):
         t = time.perf_counter()
         path = out / f"simnet_{tag}_s{seed}.keras"
+        csv_path = out / f"weights_{tag}_s{seed}.csv"
+        if args.reuse and path.exists() and csv_path.exists():
+            a = auroc(csv_path, clean)
+            print(f"seed {seed} SimNet beta={beta}: reused {path.name}, weight AUROC {a:.4f}", flush=True)
+            return str(path), str(csv_path)
         cfg = TrainConfig(task="simnet", dataset="ImageFolder", data_root=base, target_size=28, crop_size=28,
                           architecture="simple-tiny", epochs=args.simnet_epochs, batch_size=50, weight_decay=1e-4,
                           schedule=ScheduleConfig(name="SGD",
@@ -161,7 +170,6 @@ def main() -> int:
                                               web_classes_per_batch=2, init_classifier=init))
         note(f"simnet {tag} base pair F1", res.final.get("base_pair_f1", float("nan")))
         note(f"simnet {tag} novel pair F1", res.final.get("novel_pair_f1", float("nan")))
-        csv_path = out / f"weights_{tag}_s{seed}.csv"
         subprocess.run([sys.executable, "-m", "semembed", "compute_sample_weights", "--simnet", str(path),
                         "--data_root", novel, "--target_size", "28", "--crop_size", "28", "--out", str(csv_path),
                         "--overwrite", "--no_progress"], check=True, cwd=REPO, capture_output=True)
@@ -186,6 +194,10 @@ def main() -> int:
             if "e" in args.rows:
                 run_main("e", seed, task="embedding", embedding=str(emb), cls_weight=0.1, sample_weights=w0,
                          task_options={"graph_simnet": sim0, "graph_weight": args.graph_weight})
+        if "o" in args.rows:
+            oracle = out / "weights_oracle.csv"
+            oracle.write_text("path,weight\n" + "".join(f"{k},{int(v)}\n" for k, v in clean.items()))
+            run_main("o", seed, sample_weights=str(oracle))
         if "d" in args.rows:
             sim1, w1 = simnet_and_weights(seed, args.beta, f"beta{args.beta}", str(baseline))
             run_main("d", seed, sample_weights=w1,
@@ -200,12 +212,12 @@ def main() -> int:
             lines.append(f"| {name} | {fmt(results[k])} |")
     lines += ["", "| SimNet / weights | value |", "|---|---|"] + [f"| {k} | {fmt(v)} |" for k, v in extra.items()]
     elapsed = time.perf_counter() - t0
-    lines.append(f"\n{len(args.seeds.split(','))} seeds, {args.epochs} epochs per row, SimNet {args.simnet_epochs} "
-                 f"epochs, {elapsed:.0f} s in all")
+    lines.append(f"\n{len(args.seeds.split(','))} seeds, {args.epochs} epochs per row (SGD {args.lr}, /10 for the last "
+                 f"30 %), SimNet {args.simnet_epochs} epochs, {elapsed:.0f} s in all")
     table = "\n".join(lines)
     print(table)
-    (out / "results.md").write_text(table + "\n")
-    (out / "results.json").write_text(json.dumps({"rows": results, "extra": extra, "args": vars(args),
+    (out / f"{args.results_name}.md").write_text(table + "\n")
+    (out / f"{args.results_name}.json").write_text(json.dumps({"rows": results, "extra": extra, "args": vars(args),
                                                   "seconds": elapsed}, indent=2))
     return 0
 
