@@ -25,6 +25,7 @@ def register_keras_objects() -> None:
     """Register semembed's custom layers and losses with Keras (imports Keras)."""
     import semembed.losses.embedding  # noqa: F401  (the decorators register)
     import semembed.models.layers  # noqa: F401
+    import semembed.models.simnet  # noqa: F401  (AllPairs)
 
 
 class _RegisterAfterKerasImport(importlib.abc.MetaPathFinder):

@@ -46,6 +46,8 @@ SKIP = {
                                   "embed, predict, index and search on one)",
     "--index gallery.idx": "needs an index of the user's images (tests/inference/test_inference.py runs search)",
     "--model resnet110wfc.h5": "needs the reference's released .h5 files (downloaded separately)",
+    "/data/fashion_web/": "needs the web image folders bench/weakshot.py writes (tests/weakshot/test_weakshot_cli.py "
+                          "runs learn_simnet, compute_sample_weights and the graph flags on generated folders)",
     "--feat softmax.npz": "needs the user's feature dumps (tests/test_plots_cli.py runs plot_recall_precision)",
     "--json runs/hierarchy_losses/results.json": "needs the output of bench/hierarchy_losses.py "
                                                  "(tests/training/test_hierarchy_cli.py runs plot_tradeoff)",

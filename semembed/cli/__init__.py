@@ -21,6 +21,8 @@ COMMANDS = {
     "learn_devise": "Train DeViSE: a linear map onto class embeddings with a hinge rank loss.",
     "learn_center_loss": "Train softmax + center loss (learned or fixed centroids).",
     "learn_labelembedding": "Train the label-embedding network (Sun et al.).",
+    "learn_simnet": "Train SimNet (pair similarity) on base classes, optionally adversarially (SimTrans).",
+    "compute_sample_weights": "Sample weights of web images from SimNet similarities (CSV + PNGs).",
     "plot_hierarchy": "Draw a taxonomy as an SVG/PNG graph.",
     "plot_recall_precision": "Precision-recall curves of feature files in one PNG.",
     "plot_tradeoff": "Top-1 error against mistake severity / hierarchical distance@k (PNG).",

@@ -145,6 +145,9 @@ def config_kwargs(args: argparse.Namespace) -> dict:
         kw.update(optimizer=args.optimizer, momentum=args.momentum)
     if getattr(args, "class_list", None):
         kw["class_list"] = args.class_list
+    from semembed.cli._weakshot import graph_task_options
+
+    kw.update(graph_task_options(args))  # --graph_simnet (learn_classifier, learn_image_embeddings)
     return kw
 
 

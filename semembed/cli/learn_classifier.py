@@ -34,6 +34,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="Target 1 - eps for the true class and eps/(classes - 1) for the others (the reference's smoothing).")
     add_hierarchy_flags(p)
     add_training_flags(g, d, finetune_init=BASELINE_FINETUNE_INIT)
+    from semembed.cli._weakshot import add_graph_flags
+
+    add_graph_flags(p)
     add_schedule_flags(p)
     add_output_flags(p, features="penultimate features (the input of 'prob') of the test images")
     return p

@@ -44,6 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "center_loss, label_embedding (see also their own programs).")
     g.add_argument("--embedding_dim", type=int, default=d.embedding_dim, help="Embedding size of --task metric.")
     add_training_flags(g, d)
+    from semembed.cli._weakshot import add_graph_flags
+
+    add_graph_flags(p)
     add_schedule_flags(p)
     add_output_flags(p)
     return p

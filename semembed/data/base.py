@@ -157,6 +157,22 @@ class ImageDataset:
         seeds = np.zeros((len(order), 2), dtype=np.int64)
         return self._pipeline("test", order, seeds, batch_size, False, input_context, False, cache, as_dict)
 
+    def ordered_dataset(self, split: str, order: np.ndarray, batch_size: int, *, as_dict: bool = True) -> tf.data.Dataset:
+        """Images of ``split`` (``"train"`` | ``"test"``) at the indices ``order``, in that order, no augmentation.
+
+        For fixed evaluation samples and per-class passes (e.g. SimNet similarities); batches as
+        :meth:`test_dataset`'s (the last one may be short).
+        """
+        _check_batch_size(batch_size)
+        if split not in ("train", "test"):
+            raise ValueError(f"split must be 'train' or 'test', received split={split!r}")
+        order = np.asarray(order, dtype=np.int64).reshape(-1)
+        n = self.num_train if split == "train" else self.num_test
+        if order.size and (order.min() < 0 or order.max() >= n):
+            raise ValueError(f"order holds indices outside 0..{n - 1} of the {split} split")
+        seeds = np.zeros((len(order), 2), dtype=np.int64)
+        return self._pipeline(split, order, seeds, batch_size, False, None, False, False, as_dict)
+
     def _pipeline(self, split, order, seeds, batch_size, augment, input_context, drop_remainder, cache,
                   as_dict=False, weights=None):
         labels = (self.train_labels if split == "train" else self.test_labels)[order].astype(np.int32)

@@ -100,3 +100,71 @@ class MPerClassSampler:
         if self.batch_size % num_shards:
             raise SemembedError(f"--batch_size {self.batch_size} is not divisible by {num_shards} input pipelines")
         return order.reshape(-1, num_shards, self.batch_size // num_shards)[:, index].ravel()
+
+
+@dataclass(frozen=True)
+class ClassSubsetSampler:
+    """SimNet pair batches (WEAKSHOT.md §2.2): each batch draws from at most ``classes_per_batch`` classes.
+
+    Per global batch: ``classes_per_batch`` distinct classes at random (all of
+    them when there are fewer), then each of the ``batch_size`` slots picks one of
+    them uniformly (a multinomial count per class, ~2.5 images each for the
+    reference's 20 classes × 50 slots) and takes the next image of a random
+    permutation of that class, so no image repeats within an epoch until its
+    class runs dry (then a new permutation starts).  An epoch has
+    ``num_images // batch_size`` batches (at least one), all full; within a
+    batch the images of a class are contiguous.  A pure function of (seed, epoch).
+
+    Args:
+        classes_per_batch: classes per batch (the reference: 20 base, 2 web).
+        batch_size: the *global* batch size.
+        length: images per epoch before rounding down to whole batches (default: all).
+    """
+
+    classes_per_batch: int
+    batch_size: int
+    length: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.classes_per_batch < 1:
+            raise SemembedError(f"classes per batch must be >= 1, got {self.classes_per_batch}")
+        if self.batch_size < 1:
+            raise SemembedError(f"--batch_size must be >= 1, got {self.batch_size}")
+
+    def num_batches(self, num_images: int) -> int:
+        return max((self.length or num_images) // self.batch_size, 1)
+
+    def check(self, labels: np.ndarray, replicas: int = 1) -> None:
+        if len(labels) == 0:
+            raise SemembedError("the pair sampler got no images")
+        if self.batch_size % replicas:
+            raise SemembedError(f"--batch_size {self.batch_size} is not divisible by the {replicas} replicas")
+
+    def epoch_order(self, labels: np.ndarray, epoch: int, seed: int) -> np.ndarray:
+        """Indices of one epoch, ``num_batches × batch_size`` long."""
+        labels = np.asarray(labels)
+        self.check(labels)
+        rng = np.random.default_rng([int(seed), int(epoch), 0x5349])
+        classes, inverse = np.unique(labels, return_inverse=True)
+        nb, c = self.num_batches(len(labels)), min(self.classes_per_batch, len(classes))
+        picked = np.argsort(rng.random((nb, len(classes))), axis=1)[:, :c]  # (nb, c) class numbers
+        slot_class = np.sort(np.take_along_axis(picked, rng.integers(0, c, size=(nb, self.batch_size)), axis=1),
+                             axis=1).ravel()
+        members = np.argsort(inverse, kind="stable")
+        counts = np.bincount(inverse, minlength=len(classes))
+        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        slots = np.argsort(slot_class, kind="stable")  # slots grouped by class, in epoch order
+        uses = np.bincount(slot_class, minlength=len(classes))
+        bounds = np.concatenate([[0], np.cumsum(uses)])
+        out = np.empty(slot_class.size, dtype=np.int64)
+        for k in np.flatnonzero(uses):  # a loop over classes, each vectorised over its draws
+            n, t = counts[k], uses[k]
+            perms = np.argsort(rng.random((-(-t // n), n)), axis=1).ravel()[:t]
+            out[slots[bounds[k]:bounds[k + 1]]] = members[starts[k] + perms]
+        return out
+
+    def shard(self, order: np.ndarray, num_shards: int, index: int) -> np.ndarray:
+        """Shard ``index`` of ``num_shards``: its contiguous block of every global batch."""
+        if self.batch_size % num_shards:
+            raise SemembedError(f"--batch_size {self.batch_size} is not divisible by {num_shards} input pipelines")
+        return order.reshape(-1, num_shards, self.batch_size // num_shards)[:, index].ravel()

@@ -169,6 +169,9 @@ def train(config: TrainConfig) -> TrainResult:
     schedule = LearningRateSchedule(config.schedule, schedule_steps, epochs)
 
     task = task_cls.from_config(config, ds, targets)
+    from semembed.training.tasks.graph import with_graph_regularization
+
+    task = with_graph_regularization(task, config)  # --graph_simnet
     metadata = model_metadata(config, ds, class_ids)
     val_bs = config.val_batch_size or config.batch_size
 

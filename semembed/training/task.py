@@ -79,6 +79,9 @@ class Task:
         """Extra state a snapshot must keep (e.g. a task's own seed generator or memory bank)."""
         return []
 
+    def on_epoch_begin(self, epoch: int) -> None:
+        """Called by the trainer before each epoch (0-based; also after a resume), outside the step."""
+
     # === Steps (run inside strategy.run; return metric sums incl. loss and count) ===
     def train_step(self, batch: dict, step) -> dict:
         raise NotImplementedError

@@ -232,6 +232,7 @@ class Trainer:
             totals: dict[str, float] = {}
             bar = _progress(self.steps_per_epoch, f"epoch {epoch + 1}/{epochs}", self.progress and self.chief)
             lr = 0.0
+            self.task.on_epoch_begin(epoch)
             for i, batch in enumerate(self._epoch_data(epoch)):
                 if i >= self.steps_per_epoch:
                     break

@@ -1,0 +1,95 @@
+"""``compute_sample_weights``: a SimNet's similarities among each novel class's web images → sample weights.
+
+Writes ``--out`` (CSV: path, class, weight; ``learn_classifier``/``learn_image_embeddings
+--sample_weights`` read it) and a PNG per class (its lowest- and highest-weighted images) into
+``--png_dir``, then prints per-class statistics.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from semembed.cli._common import parse_args, reports_errors
+from semembed.cli._checks import add_size_flags
+from semembed.weakshot.config import WEIGHT_DEFAULTS as D
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="compute_sample_weights", allow_abbrev=False,
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+                                description="Sample weights of web images from a SimNet's similarities within each "
+                                "class (SimTrans, WEAKSHOT.md 2.3): mean similarity to the class's other images, "
+                                "normalised to mean 1 per class.")
+    p.add_argument("--simnet", required=True, help="SimNet model file (learn_simnet --model_dump).")
+    p.add_argument("--dataset", default="ImageFolder",
+                   help="Dataset of the web images (an ImageFolder: train/<class>/ holds each class's web images).")
+    p.add_argument("--data_root", required=True, help="Root of the dataset (the novel image folder).")
+    add_size_flags(p)
+    p.add_argument("--weight_type", default=D["weight_type"], choices=["savg", "avg", "none"],
+                   help="savg: mean of row and column means of S (the reference's stage 3a); avg: row mean "
+                   "(stage 3b); none: all 1.")
+    p.add_argument("--fraction", type=float, default=D["fraction"],
+                   help="Average only the largest floor(fraction*N) similarities of each row/column (1: all).")
+    p.add_argument("--max_pairs", type=int, default=D["max_pairs"],
+                   help="Similarities computed at once (bounds memory for large classes).")
+    p.add_argument("--batch_size", type=int, default=D["batch_size"], help="Images per backbone call.")
+    p.add_argument("--out", required=True, help="CSV file to write (path, class, weight).")
+    p.add_argument("--png_dir", default=None,
+                   help="Directory for one PNG per class (default: the --out name without .csv, plus '_png').")
+    p.add_argument("--num_show", type=int, default=D["num_show"], help="Images per row in the PNGs.")
+    p.add_argument("--no_progress", action="store_true", help="No progress bar.")
+    p.add_argument("--overwrite", action="store_true", help="Replace existing output files.")
+    return p
+
+
+@reports_errors
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(build_parser(), argv)
+    from semembed.cli._checks import check_sizes
+    from semembed.errors import SemembedError
+    from semembed.io import check_overwrite
+
+    check_sizes(args.target_size, args.crop_size)
+    if not 0 < args.fraction <= 1:
+        raise SemembedError(f"--fraction must be in (0, 1], got {args.fraction}")
+    for flag in ("max_pairs", "batch_size", "num_show"):
+        if getattr(args, flag) < 1:
+            raise SemembedError(f"--{flag} must be >= 1, got {getattr(args, flag)}")
+    if not os.path.isfile(args.simnet):
+        raise SemembedError(f"--simnet {args.simnet}: no such file")
+    png_dir = args.png_dir or os.path.splitext(args.out)[0] + "_png"
+    check_overwrite(args.out, args.overwrite)
+
+    from semembed.data import get_dataset
+    from semembed.training.tasks.simnet import keras_simnet_loaded
+    from semembed.weakshot.report import class_rows, png_name, write_class_png, write_weights_csv
+    from semembed.weakshot.transfer import compute_class_weights
+
+    ds = get_dataset(args.dataset, args.data_root, target_size=args.target_size, crop_size=args.crop_size)
+    if not hasattr(ds, "train_files"):
+        raise SemembedError(f"--dataset {args.dataset}: held in memory, it has no image files to weight; "
+                            "give an image folder (--dataset ImageFolder)")
+    simnet = keras_simnet_loaded(args.simnet)
+    want = tuple(simnet.inputs[0].shape[1:])
+    if want != tuple(ds.image_shape):
+        raise SemembedError(f"--simnet {args.simnet} takes images of shape {want}, the dataset gives "
+                            f"{tuple(ds.image_shape)}; set --target_size/--crop_size as in learn_simnet")
+    results = compute_class_weights(simnet, ds, args.weight_type, args.fraction, args.max_pairs, args.batch_size,
+                                    progress=not args.no_progress)
+    write_weights_csv(args.out, class_rows(ds, args.data_root, results), overwrite=args.overwrite)
+    os.makedirs(png_dir, exist_ok=True)
+    for res in results:
+        if len(res.indices):
+            paths = [ds.train_files[i] for i in res.indices]
+            write_class_png(os.path.join(png_dir, png_name(res.class_id) + ".png"), paths, res.weights,
+                            f"{res.class_id}: lowest (top) and highest (bottom) weights", args.num_show, overwrite=True)
+    print(f"wrote {args.out} ({sum(len(r.indices) for r in results)} images) and {len(results)} PNGs in {png_dir}")
+    import numpy as np
+
+    for res in results:
+        if len(res.weights):
+            w = res.weights
+            print(f"{res.class_id}: {len(w)} images, weight min {w.min():.3f}, median {np.median(w):.3f}, max {w.max():.3f}")
+    return 0
+

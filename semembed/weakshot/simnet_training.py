@@ -1,0 +1,176 @@
+"""``train_simnet``: what ``learn_simnet`` does, as a library call (WEAKSHOT.md §2.2).
+
+Base data: any registry dataset (restricted by ``class_list``) or an image
+folder; pair batches of ``classes_per_batch`` classes (:class:`ClassSubsetSampler`).
+With ``web_root`` (an image folder whose ``train/<class>/`` holds the novel
+web images) a second stream of web batches of ``web_classes_per_batch``
+classes enters every step: the web images share SimNet's BatchNorm and,
+with β > 0, the adversarial domain loss.  The backbone can start from a
+classifier (``init_classifier``; the reference starts from the classifier
+trained on the web images, §2.1).  Each epoch is evaluated on fixed pair
+batches of the base test set (pair F1 of "same class"); at the end also on
+the novel test images (``web_root/test``) when there are any.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from semembed.errors import SemembedError
+from semembed.io import check_overwrite
+from semembed.training.config import TrainConfig
+from semembed.weakshot.config import SIMNET_DEFAULTS
+
+
+@dataclass
+class SimNetOptions:
+    """The SimNet-specific settings (defaults: :data:`~semembed.weakshot.config.SIMNET_DEFAULTS`)."""
+
+    web_root: str | None = None
+    beta: float | None = None  # None: SIMNET_DEFAULTS["beta"] with a web folder, else 0
+    classes_per_batch: int = SIMNET_DEFAULTS["classes_per_batch"]
+    web_classes_per_batch: int = SIMNET_DEFAULTS["web_classes_per_batch"]
+    discriminator_lr_multiplier: float = SIMNET_DEFAULTS["discriminator_lr_multiplier"]
+    init_classifier: str | None = None
+    eval_batches: int = SIMNET_DEFAULTS["eval_batches"]
+    eval_classes: int = SIMNET_DEFAULTS["eval_classes"]
+    eval_per_class: int = SIMNET_DEFAULTS["eval_per_class"]
+
+
+@dataclass
+class SimNetResult:
+    model: object
+    history: list
+    final: dict = field(default_factory=dict)  # base_pair_f1, novel_pair_f1, ...
+
+
+def step_schedule(lr: float, interval: int, epochs: int) -> str:
+    """The reference's lr₀·0.5^⌊epoch/interval⌋ as an ``--sgd_schedule`` text ("1:lr,26:lr/2,...,epochs")."""
+    if lr <= 0 or interval < 1 or epochs < 1:
+        raise SemembedError(f"--lr {lr}, --lr_interval {interval}, --epochs {epochs}: all must be positive")
+    parts = [f"{e * interval + 1}:{lr * 0.5 ** e!r}" for e in range(math.ceil(epochs / interval))]
+    return ",".join(parts + [str(epochs)])
+
+
+def evaluation_order(labels: np.ndarray, options: SimNetOptions, seed: int) -> tuple[np.ndarray, int]:
+    """(indices, batch size) of the fixed evaluation pair batches, drawn once (seed-dependent)."""
+    from semembed.data.samplers import ClassSubsetSampler
+
+    bs = options.eval_classes * options.eval_per_class
+    sampler = ClassSubsetSampler(options.eval_classes, bs, length=bs * options.eval_batches)
+    return sampler.epoch_order(labels, 0, seed + 7919), bs
+
+
+def pair_f1(trainer, dataset, options: SimNetOptions, seed: int) -> dict:
+    """Mean over the fixed evaluation batches of the test split: pair F1, accuracy, loss."""
+    if dataset.num_test == 0:
+        return {}
+    order, bs = evaluation_order(dataset.test_labels, options, seed)
+    return trainer.evaluate(dataset.ordered_dataset("test", order, bs))
+
+
+def train_simnet(config: TrainConfig, options: SimNetOptions) -> SimNetResult:
+    """Train SimNet as configured; writes ``config.model_dump`` (the SimNet, ``.keras``)."""
+    if config.model_dump:
+        check_overwrite(config.model_dump, config.overwrite)
+    beta = options.beta
+    if beta is None:
+        beta = SIMNET_DEFAULTS["beta"] if options.web_root else 0.0
+    elif not options.web_root and beta != 0:
+        raise SemembedError(f"--beta {beta}: the adversarial loss needs the novel web images (--web_root)")
+    if beta < 0:
+        raise SemembedError(f"--beta must be >= 0, got {beta}")
+    for name in ("classes_per_batch", "web_classes_per_batch", "eval_batches", "eval_classes", "eval_per_class"):
+        if getattr(options, name) < 1:
+            raise SemembedError(f"--{name} must be >= 1, got {getattr(options, name)}")
+
+    from semembed.training.strategy import is_chief, make_strategy
+
+    strategy = make_strategy(config.gpus, config.cpu_replicas)
+    from semembed.training.trainer import Trainer, set_determinism
+
+    set_determinism(config.seed, config.deterministic)
+
+    from semembed.data import get_dataset
+    from semembed.data.samplers import ClassSubsetSampler
+    from semembed.training.run import load_targets, model_metadata, resolve_dataset
+    from semembed.training.schedules import LearningRateSchedule
+    from semembed.training.tasks.simnet import SimNetTask
+
+    name, root = resolve_dataset(config)
+    sizes = dict(target_size=config.target_size, crop_size=config.crop_size)
+    _, class_ids, ds = load_targets("onehot", name, root, config.class_list, **sizes)
+    web = None
+    if options.web_root:
+        web = get_dataset("ImageFolder", options.web_root, **sizes)
+        if web.image_shape != ds.image_shape:
+            raise SemembedError(f"--web_root {options.web_root}: its images are {web.image_shape}, the base "
+                                f"dataset's {ds.image_shape}; give both the same --target_size/--crop_size "
+                                "(or build the base set as an image folder too)")
+        if web.num_train == 0:
+            raise SemembedError(f"--web_root {options.web_root}: no images under train/")
+    replicas = strategy.num_replicas_in_sync
+    if config.batch_size % replicas:
+        raise SemembedError(f"--batch_size {config.batch_size} is not divisible by the {replicas} replicas")
+    per_replica = config.batch_size // replicas
+    sampler = ClassSubsetSampler(options.classes_per_batch, config.batch_size)
+    sampler.check(ds.train_labels, replicas)
+    steps = sampler.num_batches(ds.num_train)
+    if web is not None:  # the reference zips the two streams: an epoch is the shorter one
+        web_sampler = ClassSubsetSampler(options.web_classes_per_batch, config.batch_size)
+        steps = min(steps, web_sampler.num_batches(web.num_train))
+    if config.max_steps_per_epoch:
+        steps = min(steps, config.max_steps_per_epoch)
+    epochs = config.epochs or SIMNET_DEFAULTS["epochs"]
+    schedule = LearningRateSchedule(config.schedule, steps, epochs)
+    task = SimNetTask(config.architecture, ds.image_shape, web=web is not None, beta=beta,
+                      discriminator_lr_multiplier=options.discriminator_lr_multiplier)
+
+    def train_data(epoch, ctx):
+        return ds.train_dataset(per_replica, epoch=epoch, seed=config.seed, input_context=ctx, as_dict=True,
+                                sampler=sampler)
+
+    extra = {}
+    if web is not None:
+        extra["web"] = lambda epoch, ctx: web.train_dataset(per_replica, epoch=epoch, seed=config.seed + 1,
+                                                             input_context=ctx, as_dict=True, sampler=web_sampler)
+    val_order, val_bs = evaluation_order(ds.test_labels, options, config.seed)
+    val_data = (lambda: ds.ordered_dataset("test", val_order, val_bs)) if ds.num_test else None
+    optimizer = config.optimizer_config()
+    metadata = {**model_metadata(config, ds, class_ids), "task": "simnet", "beta": beta,
+                "web_root": options.web_root}
+    trainer = Trainer(
+        task=task, strategy=strategy, train_data=train_data, val_data=val_data, schedule=schedule,
+        steps_per_epoch=steps, optimizer={"main": optimizer, "discriminator": optimizer}, extra_data=extra,
+        mixed_precision=config.mixed_precision, jit_compile=config.jit_compile, snapshot=config.snapshot,
+        log_dir=config.log_dir, progress=not config.no_progress, chief=is_chief(strategy), model_metadata=metadata,
+    )
+    if trainer.restore():
+        print(f"Resuming from snapshot {config.snapshot} at epoch {trainer.state.epoch + 1}")
+    elif options.init_classifier:
+        from semembed.models import load_weights_by_name
+        from semembed.models.simnet import simnet_parts
+
+        report = load_weights_by_name(simnet_parts(trainer.model)[0], options.init_classifier, skip_mismatch=True)
+        if not report["loaded"]:
+            raise SemembedError(f"--init_classifier {options.init_classifier}: no layer fits the {config.architecture} "
+                                "backbone by name and shape (was it trained with this --architecture?)")
+        print(f"Backbone initialised from {options.init_classifier} ({len(report['loaded'])} layers)")
+    trainer.fit(epochs)
+
+    final = {}
+    if val_data is not None:
+        final.update({f"base_{k}": v for k, v in trainer.evaluate().items()})
+    if web is not None:
+        final.update({f"novel_{k}": v for k, v in pair_f1(trainer, web, options, config.seed).items()})
+    if trainer.chief:
+        if config.model_dump:
+            from semembed.training.export import save_model
+
+            save_model(trainer.model, config.model_dump, overwrite=config.overwrite, metadata=metadata)
+        if final:
+            print("Final pair metrics: " + ", ".join(f"{k}: {v:.4f}" for k, v in final.items()))
+    return SimNetResult(trainer.model, trainer.history, final)
