@@ -19,14 +19,13 @@ import tensorflow as tf
 from semembed.losses.center import center_loss
 from semembed.training.config import METHOD_DEFAULTS, method_option
 from semembed.training.step import regularization
-from semembed.training.task import Task
 from semembed.training.tasks import register_task
-from semembed.training.tasks.common import correct, labels_of, weights_of
+from semembed.training.tasks.common import PerSampleLossTask, correct
 
 
 @register_task("center_loss")
 @dataclass
-class CenterLossTask(Task):
+class CenterLossTask(PerSampleLossTask):
     """Softmax cross-entropy + weighted center loss.
 
     Args:
@@ -77,7 +76,7 @@ class CenterLossTask(Task):
             table.trainable = False
         return {"model": model, "centers": centers}
 
-    def losses(self, images, labels, weights, global_size, training: bool):
+    def losses(self, model, images, labels, weights, global_size, training: bool):
         emb, prob = self.models["model"](images, training=training)
         emb, prob = tf.cast(emb, tf.float32), tf.cast(prob, tf.float32)
         c = tf.cast(self.models["centers"](labels, training=training), tf.float32)
@@ -91,17 +90,6 @@ class CenterLossTask(Task):
         for k in self.top_k:
             sums[f"top{k}_accuracy"] = correct(prob, labels, k)
         return total / global_size + reg / replicas, sums
-
-    def train_step(self, batch, step):
-        labels = labels_of(batch)
-        fn = lambda x, y, w, g: self.losses(x, y, w, g, True)  # noqa: E731
-        _, sums, _ = step.minimize("main", fn, batch["image"], labels, weights_of(batch), step.global_count(labels))
-        return sums
-
-    def eval_step(self, batch, step):
-        labels = labels_of(batch)
-        n = tf.cast(tf.shape(labels)[0], tf.float32)
-        return self.losses(batch["image"], labels, weights_of(batch), n, False)[1]
 
     def predict_step(self, batch):
         emb, prob = self.models["model"](batch["image"], training=False)

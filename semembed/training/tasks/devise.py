@@ -18,14 +18,13 @@ import tensorflow as tf
 from semembed.losses.devise import devise_rank_loss, normalized_class_embeddings
 from semembed.training.config import METHOD_DEFAULTS, method_option
 from semembed.training.step import regularization
-from semembed.training.task import Task
 from semembed.training.tasks import register_task
-from semembed.training.tasks.common import correct, labels_of, weights_of
+from semembed.training.tasks.common import PerSampleLossTask, correct
 
 
 @register_task("devise")
 @dataclass
-class DeviseTask(Task):
+class DeviseTask(PerSampleLossTask):
     """Linear projection onto class embeddings with the hinge rank loss.
 
     Args:
@@ -72,17 +71,6 @@ class DeviseTask(Task):
         for k in self.top_k:
             sums[f"top{k}_accuracy"] = correct(scores, labels, k)
         return loss_sum / global_size + reg / replicas, sums
-
-    def train_step(self, batch, step):
-        labels = labels_of(batch)
-        fn = lambda x, y, w, g: self.losses(self.model, x, y, w, g, True)  # noqa: E731
-        _, sums, _ = step.minimize("main", fn, batch["image"], labels, weights_of(batch), step.global_count(labels))
-        return sums
-
-    def eval_step(self, batch, step):
-        labels = labels_of(batch)
-        n = tf.cast(tf.shape(labels)[0], tf.float32)
-        return self.losses(self.model, batch["image"], labels, weights_of(batch), n, False)[1]
 
     def predict_step(self, batch):
         out = tf.cast(self.model(batch["image"], training=False), tf.float32)

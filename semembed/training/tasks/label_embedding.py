@@ -18,14 +18,13 @@ import tensorflow as tf
 from semembed.losses.label_embedding import label_embedding_loss
 from semembed.training.config import METHOD_DEFAULTS, method_option
 from semembed.training.step import regularization
-from semembed.training.task import Task
 from semembed.training.tasks import register_task
-from semembed.training.tasks.common import correct, labels_of, weights_of
+from semembed.training.tasks.common import PerSampleLossTask, correct
 
 
 @register_task("label_embedding")
 @dataclass
-class LabelEmbeddingTask(Task):
+class LabelEmbeddingTask(PerSampleLossTask):
     """Label-embedding network.
 
     Args:
@@ -77,7 +76,7 @@ class LabelEmbeddingTask(Task):
         label_emb = keras.Model(lab, table(lab), name="labelembeddings")
         return {"model": model, "out2": out2, "labelembeddings": label_emb}
 
-    def losses(self, images, labels, weights, global_size, training: bool):
+    def losses(self, model, images, labels, weights, global_size, training: bool):
         _, prob, out1, feats = self.models["model"](images, training=training)
         out2 = self.models["out2"](tf.stop_gradient(feats), training=training)
         emb = self.models["labelembeddings"](labels, training=training)
@@ -91,17 +90,6 @@ class LabelEmbeddingTask(Task):
         for k in self.top_k:
             sums[f"top{k}_accuracy"] = correct(prob, labels, k)
         return loss_sum / global_size + reg / replicas, sums
-
-    def train_step(self, batch, step):
-        labels = labels_of(batch)
-        fn = lambda x, y, w, g: self.losses(x, y, w, g, True)  # noqa: E731
-        _, sums, _ = step.minimize("main", fn, batch["image"], labels, weights_of(batch), step.global_count(labels))
-        return sums
-
-    def eval_step(self, batch, step):
-        labels = labels_of(batch)
-        n = tf.cast(tf.shape(labels)[0], tf.float32)
-        return self.losses(batch["image"], labels, weights_of(batch), n, False)[1]
 
     def predict_step(self, batch):
         emb, prob, _, _ = self.models["model"](batch["image"], training=False)
