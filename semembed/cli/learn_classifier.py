@@ -117,8 +117,9 @@ def config_from_args(args: argparse.Namespace):
     task = CLASSIFIER_LOSS_TASKS.get(args.loss, "classifier")
     if task != "classifier" and args.label_smoothing:
         raise SemembedError(f"--label_smoothing is not used by --loss {args.loss}")
-    return TrainConfig(**config_kwargs(args), task=task,
-                       classifier_loss=args.loss if task == "classifier" else "softmax",
+    kw = config_kwargs(args)
+    options = {**kw.pop("task_options", {}), **options}  # --graph_simnet's and the loss's own options
+    return TrainConfig(**kw, task=task, classifier_loss=args.loss if task == "classifier" else "softmax",
                        label_smoothing=args.label_smoothing, task_options=options)
 
 
