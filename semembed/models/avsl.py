@@ -137,11 +137,17 @@ class AVSLEmbedder(keras.layers.Layer):
             certs.append(ops.stop_gradient(certainty(ops.cast(cam, "float32"))))
         return embs, certs, cams
 
+    #: ``f(A, n) -> A`` of the whole global batch from this replica's batch mean A over n images; set by
+    #: the training step under ``tf.distribute`` (None: one device, A is already the batch's)
+    link_reducer = None
+
     def update_links(self, cams) -> None:
-        """Ē_l ← A_l on the first update, m·Ē_l + (1 − m)·A_l afterwards."""
+        """Ē_l ← A_l on the first update, m·Ē_l + (1 − m)·A_l afterwards (A_l: the global batch's mean)."""
         first = ops.equal(self.link_count, 0.0)
         for l, var in enumerate(self.links):
             a = link_matrix(ops.cast(cams[l], "float32"), ops.cast(cams[l + 1], "float32"))
+            if self.link_reducer is not None:
+                a = self.link_reducer(a, ops.shape(cams[l])[0])
             var.assign(ops.where(first, a, self.avsl_m * var + (1.0 - self.avsl_m) * a))
         self.link_count.assign(self.link_count + 1.0)
 

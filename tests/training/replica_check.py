@@ -1,11 +1,12 @@
 """Run in a subprocess: 2 replicas on 2 logical CPUs vs. one device with the same global batch.
 
 Prints a JSON line with the largest weight differences.  Usage:
-python replica_check.py {plain|head|contrastive|multi_similarity|xbm|proxy_anchor|probe}
+python replica_check.py {plain|head|contrastive|multi_similarity|xbm|proxy_anchor|avsl|avsl_batch|probe}
 
 plain/head: the embedding task (with BN); contrastive: the metric task's pair
 loss on the gathered global batch; probe: docs/example_task.py's two models
-with two optimisers and alternating updates.
+with two optimisers and alternating updates; avsl / avsl_batch: AVSL's losses on the
+gathered batch with proxies / the batch as columns, and its link buffers (means over the global batch).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from semembed.models import add_classifier, wrap_output  # noqa: E402
 from semembed.training.optimizers import OptimizerConfig  # noqa: E402
 from semembed.training.schedules import LearningRateSchedule, ScheduleConfig  # noqa: E402
 from semembed.training.tasks.embedding import EmbeddingTask  # noqa: E402
+from semembed.training.tasks.avsl import AVSLTask  # noqa: E402
 from semembed.training.tasks.metric import MetricLearningTask  # noqa: E402
 from semembed.training.trainer import Trainer  # noqa: E402
 
@@ -47,6 +49,8 @@ X = rng.normal(size=(B * STEPS, 6, 6, 2)).astype("float32")
 Y = rng.integers(0, K, size=B * STEPS).astype("int32")
 E = rng.normal(size=(K, D)).astype("float32")
 E /= np.linalg.norm(E, axis=1, keepdims=True)
+if MODE.startswith("avsl"):  # three stages of 8, 4 and 2 px
+    X = rng.normal(size=(B * STEPS, 8, 8, 2)).astype("float32")
 
 
 class TinyTask(EmbeddingTask):
@@ -70,6 +74,19 @@ class TinyMetricTask(MetricLearningTask):
         return wrap_output(keras.Model(inp, x), "inv_corr")
 
 
+class TinyAVSLTask(AVSLTask):
+    def build_avsl_model(self):  # no BN: every level's loss on the global batch must match one device exactly
+        from semembed.models.avsl import AVSLEmbedder
+
+        keras.utils.set_random_seed(1)
+        inp = keras.Input((8, 8, 2))
+        f0 = keras.layers.Conv2D(4, 3, padding="same", activation="relu")(inp)
+        f1 = keras.layers.Conv2D(5, 3, padding="same", activation="relu")(keras.layers.AveragePooling2D(2)(f0))
+        f2 = keras.layers.Conv2D(6, 3, padding="same", activation="relu")(keras.layers.AveragePooling2D(2)(f1))
+        out = AVSLEmbedder(D, topk_corr=3, name="avsl")([f0, f1, f2])
+        return keras.Model(inp, out)
+
+
 class SeededProbeTask(ProbeTask):
     def build_models(self):
         keras.utils.set_random_seed(1)
@@ -85,6 +102,10 @@ def make_task():
         return TinyMetricTask("tiny", embedding_dim=D, loss="multi_similarity", xbm_size=12, xbm_start=1)
     if MODE == "proxy_anchor":  # proxies' gradient summed over replicas = one device's
         return TinyMetricTask("tiny", embedding_dim=D, loss="proxy_anchor", num_classes=K)
+    if MODE.startswith("avsl"):
+        keras.utils.set_random_seed(2)  # the proxies
+        return TinyAVSLTask("tiny", (8, 8, 2), K, embeddings_dim=D, topk_corr=3, collector_lr_multiplier=10.0,
+                            use_proxy=MODE == "avsl")
     if MODE == "probe":
         return SeededProbeTask((6, 6, 2), K, dim=D)
     return TinyTask("tiny", E, loss="inv_corr", cls_weight=0.1 if MODE == "head" else 0.0)

@@ -68,6 +68,15 @@ def test_two_replicas_mined_and_proxy_losses_equal_single_device(mode):
     assert out["diff_vs_single"] < 1e-5 * max(1.0, out["moved"])
 
 
+@pytest.mark.parametrize("mode", ["avsl", "avsl_batch"])
+def test_two_replicas_avsl_equals_single_device(mode):
+    # AVSL (issue 12): level and final losses on the gathered batch, proxies and gates a, b at their share of
+    # the gradient, link buffers the running mean of the global batch's link matrices
+    out = run_json(HERE / "replica_check.py", mode)
+    assert out["moved"] > 1e-3 and out["replica_spread"] == 0.0
+    assert out["diff_vs_single"] < 1e-5 * max(1.0, out["moved"])
+
+
 def test_two_replicas_two_models_two_optimizers_alternating_steps():
     out = run_json(HERE / "replica_check.py", "probe")
     assert out["moved_min"] > 1e-3 and out["replica_spread"] == 0.0
