@@ -76,6 +76,10 @@ def add_training_flags(g, d, finetune_init: int | None = None, optimizers=("sgd"
     g.add_argument("--seed", type=int, default=0, help="Seed of data order, augmentation and initialisation.")
     g.add_argument("--deterministic", action="store_true", help="Deterministic TensorFlow ops (bit-identical reruns and resumes; slower).")
     g.add_argument("--max_steps_per_epoch", type=int, default=None, help="Cap the steps of each epoch (quick experiments).")
+    g.add_argument("--precise_bn_batches", type=int, default=0,
+                   help="After training, recompute the BatchNorm statistics at the final weights over this many "
+                   "training batches (PreciseBN, Wu & Johnson 2021; fvcore uses 200). Short runs need it: the moving "
+                   "averages lag behind the weights (0: keep them).")
 
 
 def add_schedule_flags(p) -> None:
@@ -136,6 +140,7 @@ def config_kwargs(args: argparse.Namespace) -> dict:
         model_dump=args.model_dump, weight_dump=args.weight_dump, feature_dump=args.feature_dump,
         log_dir=args.log_dir, no_progress=args.no_progress, top_k_acc=tuple(args.top_k_acc), seed=args.seed,
         deterministic=args.deterministic, max_steps_per_epoch=args.max_steps_per_epoch, overwrite=args.overwrite,
+        precise_bn_batches=args.precise_bn_batches,
         weight_decay=args.weight_decay, sample_weights=args.sample_weights, m_per_class=args.m_per_class,
         mixed_precision=args.mixed_precision, jit_compile=args.jit_compile,
     )

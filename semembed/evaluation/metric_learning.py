@@ -85,26 +85,42 @@ def metric_learning_metrics(
 
 
 def metrics_from_distances(rows, labels: Sequence, *, recall_ks: Iterable[int] = (1, 2, 4, 8),
-                           block: int = 256) -> dict:
+                           block: int = 256, class_similarity: np.ndarray | None = None,
+                           ahp_clip: int = 250) -> dict:
     """Recall@K, R-Precision and mAP@R of a set against itself from a distance, one block of queries at a time.
 
     ``rows(slice)`` returns the (len(slice), N) distances of those queries to all N items (smaller = closer;
     e.g. AVSL's Δ).  The query itself is removed by index; ties are broken by index (stable sort);
     queries without another item of their class are left out of every mean
-    (same definitions as :func:`metric_learning_metrics`).
+    (same definitions as :func:`metric_learning_metrics`).  With ``class_similarity`` (C, C) (e.g.
+    :meth:`~semembed.taxonomy.ClassPairs.lcs_height_similarity`; ``labels`` then index it) also
+    ``AHP@250 (LCS_HEIGHT)``-style mean AHP@``ahp_clip`` of SPEC.md §3, the key naming ``sim_name``
+    ``LCS_HEIGHT`` as :func:`semembed.evaluation.retrieval.retrieval_metrics` does.
     """
+    from semembed.evaluation.retrieval import _safe_ratio, _trapezoid, ahp_key, best_cumsum
+
     labels = np.asarray(labels)
     n = len(labels)
     ks = [k for k in sorted(set(int(k) for k in recall_ks)) if 1 <= k <= n - 1]
     hits = {k: 0.0 for k in ks}
-    rp_sum = map_sum = 0.0
+    rp_sum = map_sum = ahp_sum = 0.0
     counted = 0
+    if class_similarity is not None:
+        sim = np.asarray(class_similarity, np.float64)
+        if labels.min(initial=0) < 0 or labels.max(initial=0) >= len(sim):
+            raise SemembedError(f"metrics_from_distances: labels must index the {len(sim)} x {len(sim)} "
+                                f"class similarities, got labels in [{labels.min()}, {labels.max()}]")
+        clip = min(int(ahp_clip), n - 1)
+        best = best_cumsum(sim, np.arange(len(sim)), np.bincount(labels, minlength=len(sim)), clip, True)
     for start in range(0, n, block):
         sl = slice(start, min(start + block, n))
         d = np.array(rows(sl), dtype=np.float64)
         q = np.arange(sl.start, sl.stop)
         d[np.arange(len(q)), q] = np.inf
         order = np.argsort(d, axis=1, kind="stable")[:, :-1]  # self (inf) last
+        if class_similarity is not None and clip > 0:
+            gains = np.cumsum(sim[labels[q][:, None], labels[order[:, :clip]]], axis=1)
+            ahp_sum += _trapezoid(_safe_ratio(gains, best[labels[q]]), clip).sum()
         rel = labels[order] == labels[q][:, None]
         r = rel.sum(axis=1)
         ok = r > 0
@@ -119,4 +135,6 @@ def metrics_from_distances(rows, labels: Sequence, *, recall_ks: Iterable[int] =
     out = {f"Recall@{k}": float(hits[k] / counted) if counted else float("nan") for k in ks}
     out["R-Precision"] = float(rp_sum / counted) if counted else float("nan")
     out["mAP@R"] = float(map_sum / counted) if counted else float("nan")
+    if class_similarity is not None:
+        out[ahp_key(ahp_clip, "LCS_HEIGHT")] = float(ahp_sum / n) if n > 1 and clip > 0 else float("nan")
     return out

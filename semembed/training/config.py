@@ -83,6 +83,8 @@ class TrainConfig:
     label_smoothing: float = 0.0  # classifier: target 1 - eps for the true class, eps / (C - 1) for the others
     task_options: dict = field(default_factory=dict)  # a method's own hyper-parameters (defaults: its Task class)
     warmup_lr: float | None = None  # constant rate of the --finetune_init phase (None: the schedule's)
+    precise_bn_batches: int = 0  # > 0: BN statistics recomputed at the final weights over this many batches
+    warmup_epochs: int = 0  # run from scratch: epochs training only Task.warmup_variables at the first rate (§8, §10)
     sample_weights: str | None = None  # CSV: path (or index), weight
     m_per_class: int = 0  # > 0: m-per-class batches (batch_size / m classes x m images)
     mixed_precision: str = "off"  # off | float16 | bfloat16
@@ -116,6 +118,13 @@ class TrainConfig:
         from semembed.errors import SemembedError
 
         default = TrainConfig()
+        if self.precise_bn_batches < 0:
+            raise SemembedError(f"--precise_bn_batches must be >= 0, got {self.precise_bn_batches}")
+        if self.warmup_epochs < 0:
+            raise SemembedError(f"--warmup_epochs must be >= 0, got {self.warmup_epochs}")
+        if self.warmup_epochs and self.finetune:
+            raise SemembedError("--warmup_epochs is the warm-up of a run from scratch; with --finetune use "
+                                "--finetune_init")
         unused = dict(UNUSED_BY_TASK.get(self.task, {}))
         if self.optimizer != "sgd":
             unused.update({"momentum": f"--optimizer {self.optimizer} (SGD only)",
@@ -163,5 +172,6 @@ AVSL_DEFAULTS = dict(
     pa_alpha=16.0, pa_pos_margin=1.8, pa_neg_margin=2.2, final_pa_alpha=16.0, final_pa_pos_margin=1.8,
     final_pa_neg_margin=2.2, loss0_weight=0.5, loss1_weight=1.0, loss2_weight=0.5,  # CUB's w0, w1, w2
     embedder_lr_multiplier=1.0, collector_lr_multiplier=100.0,
+    use_proxy=True,  # the official --use_proxy (its recipes all set it); False: the batch is the column set
 )
 

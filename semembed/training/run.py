@@ -201,21 +201,32 @@ def train(config: TrainConfig) -> TrainResult:
                 f"({len(report['skipped'])} model layers skipped); the model's weighted layers are e.g. "
                 + ", ".join(l.name for l in trainer.model.layers if l.weights)[:300])
         print(f"Loaded {len(report['loaded'])} layers from {config.finetune} ({len(report['skipped'])} skipped)")
-    warming_up = trainer.state.phase == "warmup" if resumed else bool(config.finetune and config.finetune_init > 0)
+    warm_epochs = config.finetune_init if config.finetune else config.warmup_epochs
+    warming_up = trainer.state.phase == "warmup" if resumed else warm_epochs > 0
     if warming_up:
-        print(f"Training the new layers for {config.finetune_init} epochs")
+        print(f"Training the new layers for {warm_epochs} epochs" if config.finetune else
+              f"Warm-up: training only {', '.join(task.warmup_description)} for {warm_epochs} epochs")
         main_schedule = trainer.schedule
-        if config.warmup_lr:  # a constant rate for the warm-up (the reference's DeViSE --init_lr)
+        # a constant rate: the reference's DeViSE --init_lr, or the schedule's first rate (schedulers idle, §10)
+        warmup_lr = config.warmup_lr or (None if config.finetune else main_schedule.epoch_lr(0))
+        if warmup_lr:
             from semembed.training.schedules import ScheduleConfig
 
             trainer.schedule = LearningRateSchedule(
-                ScheduleConfig(name="SGD", sgd_schedule=f"1:{config.warmup_lr!r},{config.finetune_init}"),
-                schedule_steps, config.finetune_init)
-        trainer.fit(config.finetune_init, variables=_warmup_variables(trainer.model, task), phase="warmup")
+                ScheduleConfig(name="SGD", sgd_schedule=f"1:{warmup_lr!r},{warm_epochs}"),
+                schedule_steps, warm_epochs)
+        trainer.fit(warm_epochs, variables=_warmup_variables(trainer.models, task), phase="warmup")
         trainer.schedule = main_schedule
         trainer.state.epoch = config.initial_epoch
         trainer.state.global_step = 0
     trainer.fit(epochs)
+    if config.precise_bn_batches:
+        from semembed.training.precise_bn import recompute_batchnorm_statistics
+
+        data = ds.train_dataset(config.batch_size, epoch=epochs, seed=config.seed, as_dict=True)
+        used = recompute_batchnorm_statistics(trainer.model, (b["image"] for b in data), config.precise_bn_batches)
+        if used:
+            print(f"Recomputed the BatchNorm statistics over {used} training batches (--precise_bn_batches)")
 
     final = trainer.evaluate()
     features, probs = predict(trainer, ds.test_dataset(val_bs, as_dict=True))
@@ -275,8 +286,13 @@ def model_metadata(config: TrainConfig, ds, class_ids) -> dict:
             "loss": config.loss if config.task == "embedding" else None}
 
 
-def _warmup_variables(model, task) -> list:
-    """Variables of the layers trained during --finetune_init: 'embedding', 'prob' and the embedder's last layer."""
+def _warmup_variables(models: dict, task) -> list:
+    """Variables trained during the warm-up: the task's own choice (``Task.warmup_variables``), else
+    its ``warmup_layers`` ('embedding', 'prob', ...) and the embedder's last layer (--finetune_init)."""
+    own = task.warmup_variables(models)
+    if own is not None:
+        return list(own)
+    model = models["model"]
     names = set(task.warmup_layers)
     layers = [l for l in model.layers if l.name in names]
     weighted = [l for l in model.layers if l.trainable_weights]

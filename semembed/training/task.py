@@ -41,6 +41,9 @@ class Task:
     #: layers that train during the fine-tuning warm-up (``--finetune_init``)
     warmup_layers: ClassVar[tuple[str, ...]] = ()
 
+    #: what the warm-up of a run from scratch (``--warmup_epochs``) trains, in words
+    warmup_description: ClassVar[tuple[str, ...]] = ("the new layers",)
+
     models: dict
 
     @classmethod
@@ -74,6 +77,13 @@ class Task:
         """Named optimisers → parameter groups (default: one optimiser ``main`` over every model)."""
         variables = [v for m in models.values() for v in m.trainable_variables]
         return {"main": [ParamGroup(variables)]}
+
+    def warmup_variables(self, models: dict[str, keras.Model]) -> list | None:
+        """Variables the warm-up epochs train (``--warmup_epochs``, ``--finetune_init``); the others stay fixed.
+
+        Default None: the layers named in :attr:`warmup_layers` plus the embedder's last layer.
+        """
+        return None
 
     def state_variables(self) -> list:
         """Extra state a snapshot must keep (e.g. a task's own seed generator or memory bank)."""

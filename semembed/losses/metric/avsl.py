@@ -9,7 +9,7 @@
 * :func:`proxy_anchor_on_distances`: Proxy-Anchor on a (B, C) distance matrix (§8 distance form):
   mean over columns having positives of LSE₀(α(δ − m_pos)) + mean over **all** columns of LSE₀(−α(δ − m_neg)).
 * :func:`avsl_loss`: PA_final(Δ) + Σ_l w_l PA(δ_l) with rows = batch, columns = per-level proxies
-  (proxy certainty = the batch mean of c_l, a scalar).
+  (proxy certainty = the batch mean of c_l, a scalar), or the batch itself without proxies.
 
 Shapes: embeddings / certainties (N, D) per level, proxies (C, D), links (D, D), a_l, b_l (D,).
 The (rows, columns, D) node tensors are materialised: chunk the rows for large sets
@@ -71,33 +71,58 @@ def avsl_distance(row_embs: Sequence, row_certs: Sequence, col_embs: Sequence, c
     return ops.sum(h, axis=-1), deltas
 
 
-def proxy_anchor_on_distances(dist, labels, num_classes: int, *, alpha: float = PA_ALPHA,
-                              pos_margin: float = PA_POS_MARGIN, neg_margin: float = PA_NEG_MARGIN, weights=None):
-    """Proxy-Anchor on distances (B, C) to the C class columns (§8/§10); labels (B,) in [0, C); weight 0 = absent."""
+def proxy_anchor_on_distances(dist, labels, num_classes: int | None = None, *, alpha: float = PA_ALPHA,
+                              pos_margin: float = PA_POS_MARGIN, neg_margin: float = PA_NEG_MARGIN, weights=None,
+                              batch_columns: bool = False):
+    """Proxy-Anchor on distances (§8 distance form, §10).
+
+    Proxy mode: ``dist`` (B, C) to the C class columns, labels (B,) in [0, C); the negative term is
+    averaged over all C columns.  ``batch_columns=True`` (AVSL without ``--use_proxy``): ``dist`` is
+    (B, B), the batch is its own column set, column j has class ``labels[j]``, the diagonal is removed
+    from the positives and the means run over the present columns.  ``weights`` (B,): row weights,
+    0 = absent (also as a column in batch mode).
+    """
     dist = ops.cast(dist, "float32")
     labels = ops.cast(ops.reshape(labels, (-1,)), "int32")
     w = ops.ones(ops.shape(labels), "float32") if weights is None else ops.cast(weights, "float32")
-    onehot = ops.equal(labels[:, None], ops.arange(num_classes, dtype="int32")[None, :])
     present = (w > 0)[:, None]
+    if batch_columns:
+        same = ops.equal(labels[:, None], labels[None, :])
+        pos_mask = ops.logical_and(same, ops.logical_not(ops.eye(ops.shape(labels)[0], dtype="bool")))
+        columns = ops.sum(ops.cast(w > 0, "float32"))
+        present = ops.logical_and(present, (w > 0)[None, :])  # absent samples are neither rows nor columns
+    else:
+        same = ops.equal(labels[:, None], ops.arange(num_classes, dtype="int32")[None, :])
+        pos_mask = same
+        columns = float(num_classes)
     log_w = ops.log(ops.where(w > 0, w, ops.ones_like(w)))[:, None]
-    pos, has_pos = masked_lse(alpha * (dist - pos_margin) + log_w, ops.logical_and(onehot, present), axis=0,
+    pos, has_pos = masked_lse(alpha * (dist - pos_margin) + log_w, ops.logical_and(pos_mask, present), axis=0,
                               plus_one=True)
-    neg, _ = masked_lse(-alpha * (dist - neg_margin) + log_w,
-                        ops.logical_and(ops.logical_not(onehot), present), axis=0, plus_one=True)
+    neg, _ = masked_lse(-alpha * (dist - neg_margin) + log_w, ops.logical_and(ops.logical_not(same), present),
+                        axis=0, plus_one=True)
+    if batch_columns:
+        neg = neg * ops.cast(w > 0, "float32")
     n_pos = ops.sum(ops.cast(has_pos, "float32"))
-    return ops.sum(pos) / ops.maximum(n_pos, 1.0) + ops.sum(neg) / float(num_classes)
+    return ops.sum(pos) / ops.maximum(n_pos, 1.0) + ops.sum(neg) / ops.maximum(columns, 1.0)
 
 
-def avsl_loss(labels, embs: Sequence, certs: Sequence, proxies: Sequence, links, prob_a, prob_b, *,
+def avsl_loss(labels, embs: Sequence, certs: Sequence, proxies: Sequence | None, links, prob_a, prob_b, *,
               level_weights: Sequence[float], topk: int = 128, gamma: float = 10.0, p: float = 2.0,
               level_pa: tuple = (PA_ALPHA, PA_POS_MARGIN, PA_NEG_MARGIN),
               final_pa: tuple = (PA_ALPHA, PA_POS_MARGIN, PA_NEG_MARGIN), weights=None):
-    """PA_final(Δ) + Σ_l w_l·PA(δ_l), rows = batch, columns = proxies; returns (total, final term, [level terms])."""
-    num_classes = int(proxies[0].shape[0])
-    col_certs = [ops.mean(c) for c in certs]
-    delta, levels = avsl_distance(embs, certs, proxies, col_certs, links, prob_a, prob_b, topk=topk,
+    """PA_final(Δ) + Σ_l w_l·PA(δ_l); returns (total, final term, [level terms]).
+
+    Rows = batch; columns = the per-level proxies (proxy certainty = the batch mean of c_l, a scalar),
+    or with ``proxies=None`` the batch itself (the official code without ``--use_proxy``, §10).
+    """
+    if proxies is None:
+        num_classes, columns, col_certs = None, embs, certs
+    else:
+        num_classes, columns, col_certs = int(proxies[0].shape[0]), proxies, [ops.mean(c) for c in certs]
+    delta, levels = avsl_distance(embs, certs, columns, col_certs, links, prob_a, prob_b, topk=topk,
                                   gamma=gamma, p=p)
-    kw = lambda pa: dict(alpha=pa[0], pos_margin=pa[1], neg_margin=pa[2], weights=weights)  # noqa: E731
+    kw = lambda pa: dict(alpha=pa[0], pos_margin=pa[1], neg_margin=pa[2], weights=weights,  # noqa: E731
+                         batch_columns=proxies is None)
     final = proxy_anchor_on_distances(delta, labels, num_classes, **kw(final_pa))
     level_terms = [proxy_anchor_on_distances(d, labels, num_classes, **kw(level_pa)) for d in levels]
     total = final + sum(w * t for w, t in zip(level_weights, level_terms))

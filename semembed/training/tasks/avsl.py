@@ -5,8 +5,9 @@ its last three stages plus the AVSL embedder, whose output per image is
 ``[e_0, e_1, e_2, c_0, c_1, c_2]`` (B, 6·D); the link buffers are its
 non-trainable weights (snapshots and ``.keras`` files keep them) and are
 updated by every training forward.  A second model ``proxies`` holds one C × D
-proxy matrix per level.  Loss (proxy mode, the official code's only mode here):
-PA_final(Δ) + Σ_l w_l·PA(δ_l) on the global batch (:func:`avsl_loss`).
+proxy matrix per level.  Loss: PA_final(Δ) + Σ_l w_l·PA(δ_l) on the global batch
+(:func:`avsl_loss`), the columns being the proxies (``use_proxy``, the official
+recipes' mode) or the batch itself (``use_proxy=False``; no proxies model).
 
 Optimiser groups (the paper trains trunk, embedder and collector at their own
 rates): ``trunk`` at the base rate, ``embedder`` (the 1×1 convolutions) at
@@ -92,6 +93,7 @@ class AVSLTask(Task):
     loss2_weight: float = 0.5
     embedder_lr_multiplier: float = 1.0
     collector_lr_multiplier: float = 100.0
+    use_proxy: bool = True
 
     metrics = ()
 
@@ -113,34 +115,51 @@ class AVSLTask(Task):
             raise SemembedError(f"--index_p must be > 0, got {self.index_p}")
 
     # === Models ===
-    def build_models(self):
-        from semembed.models.avsl import avsl_layer, build_avsl_model
+    def build_avsl_model(self) -> keras.Model:
+        """Backbone + AVSL embedder (:func:`semembed.models.avsl.build_avsl_model`)."""
+        from semembed.models.avsl import build_avsl_model
 
-        model = build_avsl_model(self.architecture, self.input_shape, self.embeddings_dim, avsl_m=self.avsl_m,
-                                 topk_corr=self.topk_corr, prob_gamma=self.prob_gamma, index_p=self.index_p)
+        return build_avsl_model(self.architecture, self.input_shape, self.embeddings_dim, avsl_m=self.avsl_m,
+                                topk_corr=self.topk_corr, prob_gamma=self.prob_gamma, index_p=self.index_p)
+
+    def build_models(self):
+        from semembed.models.avsl import avsl_layer
+
+        model = self.build_avsl_model()
         self.layer = avsl_layer(model)
         dims = tuple(int(k.shape[0]) for k in self.layer.kernels)
         if self.feature_dim_list is not None and tuple(self.feature_dim_list) != dims:
             raise SemembedError(f"--feature_dim_list {' '.join(map(str, self.feature_dim_list))} does not match "
                                 f"the channels of {self.architecture}'s last three stages: {' '.join(map(str, dims))}")
+        if not self.use_proxy:  # the batch is its own column set (§10)
+            self.proxy_layer = None
+            return {"model": model}
         self.proxy_layer = AVSLProxies(max(self.num_classes, 1), self.embeddings_dim, len(dims), name="avsl_proxies")
         return {"model": model, "proxies": _Holder(self.proxy_layer, name="proxies")}
 
     def optimizer_groups(self, models):
         layer = self.layer
         embedder = list(layer.kernels) + list(layer.biases)
-        collector = list(self.proxy_layer.proxies) + list(layer.prob_a) + list(layer.prob_b)
+        proxies = list(self.proxy_layer.proxies) if self.proxy_layer is not None else []
+        collector = proxies + list(layer.prob_a) + list(layer.prob_b)
         own = {id(v) for v in embedder + collector}
         trunk = [v for v in models["model"].trainable_variables if id(v) not in own]
         return {"main": [ParamGroup(trunk, name="trunk"),
                          ParamGroup(embedder, lr_multiplier=self.embedder_lr_multiplier, name="embedder"),
                          ParamGroup(collector, lr_multiplier=self.collector_lr_multiplier, name="collector")]}
 
+    warmup_description = ("the embedder", "the collector (proxies, gates a, b)")
+
+    def warmup_variables(self, models):
+        """The official warm-up (§10, 5 epochs in its recipes): embedder and collector step, the trunk stays."""
+        groups = self.optimizer_groups(models)["main"]
+        return [v for g in groups if g.name != "trunk" for v in g.variables]
+
     # === Losses ===
     def loss_terms(self, labels, outputs, weights, replicas: int = 1):
         embs, certs = self.layer.split(outputs)
         scale = 1.0 / replicas
-        proxies = [_scale_gradient(p, scale) for p in self.proxy_layer.proxies]
+        proxies = None if self.proxy_layer is None else [_scale_gradient(p, scale) for p in self.proxy_layer.proxies]
         a = [_scale_gradient(x, scale) for x in self.layer.prob_a]
         b = [_scale_gradient(x, scale) for x in self.layer.prob_b]
         links = [ops.convert_to_tensor(v) for v in self.layer.links]
@@ -155,6 +174,8 @@ class AVSLTask(Task):
         labels, weights = labels_of(batch), weights_of(batch)
         all_labels, all_weights = step.gather(labels), step.gather(weights)
         model, replicas = self.model, step.num_replicas
+        if replicas > 1:  # link matrices of the global batch: every replica's buffers get the same update
+            self.layer.link_reducer = lambda a, n: _global_batch_mean(step, a, n)
 
         def fn(images, y_all, w_all):
             out = model(images, training=True)  # updates the link buffers first (§10)
@@ -168,8 +189,9 @@ class AVSLTask(Task):
 
     def eval_step(self, batch, step):
         labels, weights = labels_of(batch), weights_of(batch)
-        weights = weights * tf.cast(labels < self.num_classes, weights.dtype)  # classes without proxies
-        labels = tf.minimum(labels, self.num_classes - 1)
+        if self.use_proxy:
+            weights = weights * tf.cast(labels < self.num_classes, weights.dtype)  # classes without proxies
+            labels = tf.minimum(labels, self.num_classes - 1)
         out = tf.cast(self.model(batch["image"], training=False), tf.float32)
         total, _, _ = self.loss_terms(labels, out, weights)
         n = tf.cast(tf.shape(labels)[0], tf.float32)
@@ -182,6 +204,13 @@ class AVSLTask(Task):
     def test_metrics(self, features: np.ndarray, labels, *, seed: int = 0) -> dict:
         """Recall@1/2/4/8, R-Precision, MAP@R of the test images ranked by Δ (chunked)."""
         return avsl_retrieval_metrics(self.model, features, labels)
+
+
+def _global_batch_mean(step, a, n):
+    """The global batch's mean from each replica's mean ``a`` over its ``n`` images."""
+    ctx = step.replica_context
+    n = tf.cast(n, a.dtype)
+    return ctx.all_reduce("sum", a * n) / ctx.all_reduce("sum", n)
 
 
 def avsl_parts(model, features: np.ndarray):

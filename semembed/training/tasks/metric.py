@@ -166,6 +166,14 @@ class MetricLearningTask(Task):
                     layer.trainable = False
         return model
 
+    warmup_description = ("the embedding layer", "the proxies")
+
+    def warmup_variables(self, models):
+        """Proxy-Anchor's warm-up (§8): the embedding layer (the model's last weighted layer) and the proxies."""
+        weighted = [l for l in models["model"].layers if l.trainable_weights]
+        out = list(weighted[-1].trainable_variables) if weighted else []
+        return out + (list(models["proxies"].trainable_variables) if "proxies" in models else [])
+
     def optimizer_groups(self, models):
         groups = [ParamGroup(list(models["model"].trainable_variables), name="model")]
         if "proxies" in models:
