@@ -26,6 +26,9 @@ def register_keras_objects() -> None:
     import semembed.losses.embedding  # noqa: F401  (the decorators register)
     import semembed.models.layers  # noqa: F401
     import semembed.models.simnet  # noqa: F401  (AllPairs)
+    import semembed.models.avsl  # noqa: F401  (AVSLEmbedder: models of learn_metric --method avsl)
+    import semembed.losses.hierarchy  # noqa: F401  (HAFrame / Hier-COS layers)
+    import semembed.losses.metric  # noqa: F401  (metric losses, proxies, XBM)
 
 
 class _RegisterAfterKerasImport(importlib.abc.MetaPathFinder):

@@ -108,6 +108,15 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--xbm_weight", type=float, default=m.xbm_weight, help="Weight of the memory term.")
     g.add_argument("--xbm_ring", default=m.xbm_ring, choices=["fifo", "xbm"], help="Ring buffer: true FIFO, or research-xbm's pointer quirk.")
     g.add_argument("--freeze_bn", action="store_true", help="Freeze BatchNorm (inference mode, fixed statistics), as the papers train.")
+    g.add_argument("--warmup_epochs", type=int, default=0,
+                   help="Epochs at the start that train only the embedding layer and the proxies (--method avsl: the "
+                   "embedder and the collector) at the schedule's first rate, the trunk fixed (Proxy-Anchor: 1-5, "
+                   "AVSL: 5 with a pretrained trunk).")
+    g.add_argument("--hierarchy", default=None,
+                   help="Taxonomy of the classes: the final metrics add mAHP@250 (LCS height; SPEC.md section 3) of the "
+                   "test ranking (--method avsl: ranked by its distance).")
+    g.add_argument("--is_a", action="store_true", help="--hierarchy has 'child parent' lines.")
+    g.add_argument("--str_ids", action="store_true", help="--hierarchy's ids are strings.")
     g.add_argument("--train_classes", default=None,
                    help="Zero-shot split: classes of the training images, e.g. '0-4' or 'a,b' (default: all).")
     g.add_argument("--test_classes", default=None, help="Zero-shot split: classes of the test images, e.g. '5-9'.")
@@ -131,6 +140,9 @@ def build_parser() -> argparse.ArgumentParser:
     for flag, kind, text in AVSL_FLAGS:
         a.add_argument(f"--{flag}", type=kind, default=None,
                        help=f"{text} (default {AVSL_DEFAULTS[flag]}).")
+    a.add_argument("--use_proxy", action=argparse.BooleanOptionalAction, default=None,
+                   help="Columns of the losses: per-level class proxies (the official recipes' --use_proxy), or with "
+                   "--no-use_proxy the batch itself, the diagonal removed from the positives (default: proxies).")
     return p
 
 
@@ -142,7 +154,7 @@ def config_from_args(args: argparse.Namespace, argv: list[str] | None):
     if args.task != "metric":
         raise SemembedError("learn_metric trains --task metric only (use learn_image_embeddings for other tasks)")
     given = {a.split("=")[0][2:] for a in (argv or []) if a.startswith("--")}
-    avsl_given = sorted(given & ({f for f, _, _ in AVSL_FLAGS} | {"feature_dim_list"}))
+    avsl_given = sorted(given & ({f for f, _, _ in AVSL_FLAGS} | {"feature_dim_list", "use_proxy", "no-use_proxy"}))
     if args.method == "avsl":
         wrong = sorted(given & set(METRIC_ONLY))
         if wrong:
@@ -197,6 +209,11 @@ def config_from_args(args: argparse.Namespace, argv: list[str] | None):
         raise SemembedError("--embedding_weight needs --embedding FILE (a class-embedding file)")
     if args.embedding != "onehot" and not args.embedding_weight:
         raise SemembedError("--embedding is used only with --embedding_weight > 0")
+    if (args.is_a or args.str_ids) and not args.hierarchy:
+        raise SemembedError(f"--{'is_a' if args.is_a else 'str_ids'} describes --hierarchy, which is not given")
+    common = dict(train_classes=args.train_classes, test_classes=args.test_classes,
+                  zero_shot_images=args.zero_shot_images, warmup_epochs=args.warmup_epochs,
+                  hierarchy=args.hierarchy, is_a=args.is_a, str_ids=args.str_ids)
     if args.method == "avsl":
         options = {f: getattr(args, f) for f, _, _ in AVSL_FLAGS if getattr(args, f) is not None}
         for f in ("embeddings_dim", "topk_corr"):
@@ -204,10 +221,10 @@ def config_from_args(args: argparse.Namespace, argv: list[str] | None):
                 raise SemembedError(f"--{f} must be >= 1, got {options[f]}")
         if args.feature_dim_list is not None:
             options["feature_dim_list"] = tuple(args.feature_dim_list)
-        return dataclasses.replace(config, task="avsl", task_options=options, train_classes=args.train_classes,
-                                   test_classes=args.test_classes, zero_shot_images=args.zero_shot_images)
-    return dataclasses.replace(config, task="metric", metric=metric, train_classes=args.train_classes,
-                               test_classes=args.test_classes, zero_shot_images=args.zero_shot_images)
+        if args.use_proxy is not None:
+            options["use_proxy"] = args.use_proxy
+        return dataclasses.replace(config, task="avsl", task_options=options, **common)
+    return dataclasses.replace(config, task="metric", metric=metric, **common)
 
 
 @reports_errors

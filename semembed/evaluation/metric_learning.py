@@ -94,8 +94,8 @@ def metrics_from_distances(rows, labels: Sequence, *, recall_ks: Iterable[int] =
     queries without another item of their class are left out of every mean
     (same definitions as :func:`metric_learning_metrics`).  With ``class_similarity`` (C, C) (e.g.
     :meth:`~semembed.taxonomy.ClassPairs.lcs_height_similarity`; ``labels`` then index it) also
-    ``AHP@250 (LCS_HEIGHT)``-style mean AHP@``ahp_clip`` of SPEC.md §3, the key naming ``sim_name``
-    ``LCS_HEIGHT`` as :func:`semembed.evaluation.retrieval.retrieval_metrics` does.
+    the mean ``AHP@K (LCS_HEIGHT)`` of SPEC.md §3 with K = min(``ahp_clip``, N − 1), named as
+    :func:`semembed.evaluation.retrieval.retrieval_metrics` names it.
     """
     from semembed.evaluation.retrieval import _safe_ratio, _trapezoid, ahp_key, best_cumsum
 
@@ -111,7 +111,9 @@ def metrics_from_distances(rows, labels: Sequence, *, recall_ks: Iterable[int] =
             raise SemembedError(f"metrics_from_distances: labels must index the {len(sim)} x {len(sim)} "
                                 f"class similarities, got labels in [{labels.min()}, {labels.max()}]")
         clip = min(int(ahp_clip), n - 1)
-        best = best_cumsum(sim, np.arange(len(sim)), np.bincount(labels, minlength=len(sim)), clip, True)
+        present = np.unique(labels)  # best rankings of the classes that have queries (self excluded)
+        best = np.zeros((len(sim), max(clip, 0)))
+        best[present] = best_cumsum(sim, present, np.bincount(labels, minlength=len(sim)), clip, True)
     for start in range(0, n, block):
         sl = slice(start, min(start + block, n))
         d = np.array(rows(sl), dtype=np.float64)
@@ -136,5 +138,5 @@ def metrics_from_distances(rows, labels: Sequence, *, recall_ks: Iterable[int] =
     out["R-Precision"] = float(rp_sum / counted) if counted else float("nan")
     out["mAP@R"] = float(map_sum / counted) if counted else float("nan")
     if class_similarity is not None:
-        out[ahp_key(ahp_clip, "LCS_HEIGHT")] = float(ahp_sum / n) if n > 1 and clip > 0 else float("nan")
+        out[ahp_key(max(clip, 1), "LCS_HEIGHT")] = float(ahp_sum / n) if clip > 0 else float("nan")
     return out

@@ -83,6 +83,9 @@ class TrainConfig:
     label_smoothing: float = 0.0  # classifier: target 1 - eps for the true class, eps / (C - 1) for the others
     task_options: dict = field(default_factory=dict)  # a method's own hyper-parameters (defaults: its Task class)
     warmup_lr: float | None = None  # constant rate of the --finetune_init phase (None: the schedule's)
+    hierarchy: str | None = None  # learn_metric: taxonomy whose LCS heights give mAHP@250 of the test ranking
+    is_a: bool = False  # ... its lines are "child parent"
+    str_ids: bool = False  # ... its ids are strings
     precise_bn_batches: int = 0  # > 0: BN statistics recomputed at the final weights over this many batches
     warmup_epochs: int = 0  # run from scratch: epochs training only Task.warmup_variables at the first rate (§8, §10)
     sample_weights: str | None = None  # CSV: path (or index), weight
@@ -150,8 +153,9 @@ class TrainConfig:
 #: TrainConfig fields each built-in task ignores (a task not listed here is not checked)
 _HEAD = ("cls_weight", "cls_base", "cls_lr_multiplier")
 UNUSED_BY_TASK = {
-    "embedding": {"embedding_dim": "--task embedding (the class embedding sets the size)"},
-    "classifier": {f: "--task classifier" for f in ("loss", "embedding_dim") + _HEAD},
+    "embedding": {"embedding_dim": "--task embedding (the class embedding sets the size)",
+                  "hierarchy": "--task embedding (evaluate_retrieval ranks by a taxonomy)"},
+    "classifier": {f: "--task classifier" for f in ("loss", "embedding_dim", "hierarchy") + _HEAD},
     "metric": {f: "--task metric" for f in ("loss", "top_k_acc") + _HEAD},
 }
 

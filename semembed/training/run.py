@@ -136,6 +136,7 @@ def train(config: TrainConfig) -> TrainResult:
         ds = restrict_classes(ds, config.train_classes, config.test_classes, pool=config.zero_shot_images == "all")
         rows = [inner.class_indices[c] for c in ds.classes]  # class-embedding rows in the new label order
         targets, class_ids = targets[rows], [class_ids[r] for r in rows]
+    class_similarity = _class_similarity(config, class_ids)  # --hierarchy: checked before training
     replicas = strategy.num_replicas_in_sync
     if config.batch_size % replicas:
         raise SemembedError(f"--batch_size {config.batch_size} is not divisible by the {replicas} replicas")
@@ -234,7 +235,7 @@ def train(config: TrainConfig) -> TrainResult:
     own_metrics = getattr(task, "test_metrics", None)  # a task ranking by its own similarity (e.g. avsl)
     if own_metrics is not None:
         if len(test_labels) > 1:
-            final.update(own_metrics(features, test_labels, seed=config.seed))
+            final.update(own_metrics(features, test_labels, seed=config.seed, class_similarity=class_similarity))
     elif task_cls.name != "metric" and (probs is not None or features.shape[1] == targets.shape[1]):  # class scores
         scores = probs if probs is not None else np.asarray(nearest_class_scores(features, targets, config.loss))
         final["balanced_accuracy"] = balanced_accuracy(test_labels, scores.argmax(axis=1), ds.num_classes)
@@ -252,6 +253,16 @@ def train(config: TrainConfig) -> TrainResult:
                                                  query_features=features[is_query],
                                                  query_labels=test_labels[is_query],
                                                  recall_ks=RECALL_KS["inshop"], seed=config.seed))
+        if class_similarity is not None and is_query is not None:
+            raise SemembedError(f"--hierarchy: mAHP@250 is computed for a test set ranked against itself; dataset "
+                                f"{ds.name} has queries and a gallery")
+        if class_similarity is not None:  # mAHP@250 (SPEC.md §3) of the same ranking
+            from semembed.evaluation.metric_learning import metrics_from_distances
+
+            x = features / np.maximum(np.linalg.norm(features, axis=1, keepdims=True), 1e-12)
+            m = metrics_from_distances(lambda sl: -(x[sl] @ x.T), test_labels, recall_ks=(),
+                                       class_similarity=class_similarity)
+            final.update({k: v for k, v in m.items() if k.startswith("AHP")})
     if trainer.chief:
         from semembed.training.export import save_features, save_model, save_weights
 
@@ -264,6 +275,16 @@ def train(config: TrainConfig) -> TrainResult:
                           is_query=ds.test_is_query)
         print("Final test metrics: " + ", ".join(f"{k}: {v:.4f}" for k, v in final.items()))
     return TrainResult(trainer.model, trainer.history, final, features, probs, test_labels, class_ids)
+
+
+def _class_similarity(config: TrainConfig, class_ids: list):
+    """LCS-height similarities (C, C) of the classes in label order from ``config.hierarchy`` (None without)."""
+    if not config.hierarchy:
+        return None
+    from semembed.taxonomy import ClassPairs, load_hierarchy
+
+    hierarchy = load_hierarchy(config.hierarchy, is_a=config.is_a, str_ids=config.str_ids)
+    return ClassPairs(hierarchy, list(class_ids)).lcs_height_similarity()  # names a class it does not have
 
 
 def run_signature(config: TrainConfig, targets: np.ndarray, class_ids: list) -> dict:

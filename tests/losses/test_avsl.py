@@ -192,3 +192,59 @@ def test_metrics_from_distances_match_embedding_metrics():
     assert set(got) == set(want)
     for k, v in want.items():
         assert got[k] == pytest.approx(v, abs=1e-12), k
+
+
+def _pa_batch_loop(d, labels, alpha, mp, mn):
+    """Proxy-Anchor with the batch as columns, written out per column (§10 without --use_proxy)."""
+    pos_terms, neg_terms = [], []
+    for j in range(len(labels)):
+        pos = [np.exp(alpha * (d[i, j] - mp)) for i in range(len(labels)) if labels[i] == labels[j] and i != j]
+        neg = [np.exp(-alpha * (d[i, j] - mn)) for i in range(len(labels)) if labels[i] != labels[j]]
+        if pos:
+            pos_terms.append(np.log1p(np.sum(pos)))
+        neg_terms.append(np.log1p(np.sum(neg)) if neg else 0.0)
+    return np.mean(pos_terms) + np.mean(neg_terms)
+
+
+def test_proxy_anchor_with_the_batch_as_columns_matches_a_loop():
+    d = RNG.uniform(0, 4, size=(7, 7)).astype("float32")
+    labels = np.array([0, 0, 1, 1, 1, 2, 3])  # classes 2 and 3: singletons, columns without positives
+    got = float(proxy_anchor_on_distances(d, labels, batch_columns=True, alpha=3.0, pos_margin=1.8, neg_margin=2.2))
+    assert got == pytest.approx(_pa_batch_loop(d.astype(np.float64), labels, 3.0, 1.8, 2.2), rel=1e-5)
+    # an absent sample (weight 0) is neither a row nor a column
+    w = np.array([1, 1, 1, 1, 1, 1, 0], "float32")
+    got = float(proxy_anchor_on_distances(d, labels, batch_columns=True, alpha=3.0, weights=w))
+    assert got == pytest.approx(_pa_batch_loop(d[:6, :6].astype(np.float64), labels[:6], 3.0, 1.8, 2.2), rel=1e-5)
+
+
+def test_avsl_loss_without_proxies_uses_the_batch():
+    embs, certs = random_levels(6)
+    links, a, b = collector()
+    labels = np.array([0, 0, 1, 1, 2, 2])
+    total, final, levels = avsl_loss(labels, embs, certs, None, links, a, b, level_weights=(0.5, 1.0, 0.5), topk=3)
+    delta, deltas = avsl_distance(embs, certs, embs, certs, links, a, b, topk=3)
+    want_final = _pa_batch_loop(np.asarray(delta, np.float64), labels, 16.0, 1.8, 2.2)
+    assert float(final) == pytest.approx(want_final, rel=1e-4)
+    want = want_final + sum(w * _pa_batch_loop(np.asarray(x, np.float64), labels, 16.0, 1.8, 2.2)
+                            for w, x in zip((0.5, 1.0, 0.5), deltas))
+    assert float(total) == pytest.approx(want, rel=1e-4)
+
+
+def test_mahp_from_distances_matches_retrieval_metrics():
+    from semembed.evaluation.metric_learning import metrics_from_distances
+    from semembed.evaluation.retrieval import retrieval_metrics
+    from semembed.taxonomy import ClassPairs, Hierarchy
+
+    edges = [("r", "a"), ("r", "b"), ("a", "c0"), ("a", "c1"), ("b", "c2"), ("b", "c3"), ("b", "c4")]
+    h = Hierarchy([p for p, _ in edges], [c for _, c in edges])
+    classes = ["c0", "c1", "c2", "c3", "c4"]
+    x = RNG.normal(size=(60, 4))
+    y = RNG.integers(1, 5, 60)  # class c0 has no image: its row of the similarity is unused
+    xn = x / np.linalg.norm(x, axis=1, keepdims=True)
+    sim = ClassPairs(h, classes).lcs_height_similarity()
+    for clip in (10, 59):
+        want = retrieval_metrics(x, [classes[i] for i in y], h, ks=(1,), clip_ahp=clip, ap=False,
+                                 similarities=("LCS_HEIGHT",))[f"AHP@{clip} (LCS_HEIGHT)"]
+        got = metrics_from_distances(lambda sl: -(xn[sl] @ xn.T), y, recall_ks=(), class_similarity=sim,
+                                     ahp_clip=250 if clip == 59 else clip, block=16)  # 250 > N - 1: all 59
+        assert got[f"AHP@{clip} (LCS_HEIGHT)"] == pytest.approx(want, abs=1e-9), clip

@@ -74,3 +74,45 @@ def test_bad_flags_are_clear_errors(folder, args, message):
             "--images_per_class", "4", *args)
     assert r.returncode == 2 and message in r.stderr, r.stderr[-2000:]
     assert "Traceback" not in r.stderr
+
+
+def test_without_proxies_with_warmup_and_mahp(tmp_path, folder):
+    # --no-use_proxy: the batch is its own column set; --warmup_epochs: embedder and collector first;
+    # --hierarchy: mAHP@250 of the test ranking by Δ
+    tax = tmp_path / "tax.txt"
+    tax.write_text("root g1\nroot g2\ng1 c0\ng1 c1\ng1 c4\ng2 c2\ng2 c3\ng2 c5\ng2 c6\n")
+    r = run("--method", "avsl", "--dataset", "ImageFolder", "--data_root", folder, "--crop_size", "32",
+            "--target_size", "32", "--architecture", "resnet-32", "--classes_per_batch", "4", "--images_per_class",
+            "4", "--embeddings_dim", "8", "--topk_corr", "4", "--no_progress", "--epochs", "1", "--warmup_epochs", "1",
+            "--no-use_proxy", "--hierarchy", tax, "--str_ids", "--model_dump", tmp_path / "m.keras")
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "Warm-up: training only the embedder, the collector (proxies, gates a, b) for 1 epochs" in r.stdout
+    assert "AHP@250 (LCS_HEIGHT)" in r.stdout and "Recall@1" in r.stdout
+    import keras
+
+    import semembed  # noqa: F401  (registers semembed's layers once Keras is imported, AVSL's too)
+
+    model = keras.saving.load_model(tmp_path / "m.keras", compile=False)
+    assert not any("proxies" in w.path for w in model.weights)
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--warmup_epochs", "-1"], "--warmup_epochs must be >= 0"),
+    (["--is_a"], "--is_a describes --hierarchy, which is not given"),
+    (["--no-use_proxy"], "--no-use_proxy needs --method avsl"),
+])
+def test_bad_warmup_and_hierarchy_flags(folder, args, message):
+    r = run("--dataset", "ImageFolder", "--data_root", folder, "--crop_size", "32", "--target_size", "32",
+            "--architecture", "resnet-32", "--epochs", "1", "--no_progress", "--classes_per_batch", "4",
+            "--images_per_class", "4", *args)
+    assert r.returncode == 2 and message in r.stderr, r.stderr[-2000:]
+    assert "Traceback" not in r.stderr
+
+
+def test_hierarchy_without_the_classes_is_an_error(tmp_path, folder):
+    tax = tmp_path / "tax.txt"
+    tax.write_text("root a\nroot b\n")
+    r = run("--method", "avsl", "--dataset", "ImageFolder", "--data_root", folder, "--crop_size", "32",
+            "--target_size", "32", "--architecture", "resnet-32", "--epochs", "1", "--no_progress",
+            "--classes_per_batch", "4", "--images_per_class", "4", "--hierarchy", tax, "--str_ids")
+    assert r.returncode == 2 and "not in taxonomy" in r.stderr and "Traceback" not in r.stderr, r.stderr[-2000:]

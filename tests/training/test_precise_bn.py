@@ -61,3 +61,26 @@ def test_frozen_layers_keep_their_statistics_and_errors():
         recompute_batchnorm_statistics(model, [], 5)
     plain = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
     assert recompute_batchnorm_statistics(plain, [np.ones((2, 3), "float32")], 2) == 0
+
+
+def test_warmup_variables_of_avsl_and_proxy_anchor():
+    """--warmup_epochs trains AVSL's embedder + collector (§10) and Proxy-Anchor's embedding layer + proxies (§8)."""
+    from semembed.training.tasks.avsl import AVSLTask
+    from semembed.training.tasks.metric import MetricLearningTask
+
+    task = AVSLTask("simple-tiny", (28, 28, 1), 3, embeddings_dim=8, topk_corr=2)
+    models = task.build_models()
+    got = {v.path for v in task.warmup_variables(models)}
+    want = {v.path for v in task.layer.kernels + task.layer.biases + task.layer.prob_a + task.layer.prob_b
+            + task.proxy_layer.proxies}
+    assert got == want
+    trunk = {v.path for v in models["model"].trainable_variables} - want
+    assert trunk and not trunk & got
+
+    task = MetricLearningTask("simple-tiny", embedding_dim=8, loss="proxy_anchor", num_classes=3,
+                              input_shape=(28, 28, 1))
+    models = task.build_models()
+    got = {v.path for v in task.warmup_variables(models)}
+    last = [l for l in models["model"].layers if l.trainable_weights][-1]
+    assert got == {v.path for v in last.trainable_variables} | {v.path for v in models["proxies"].trainable_variables}
+    assert last.name == "embedding"

@@ -201,9 +201,10 @@ class AVSLTask(Task):
         return self.model(batch["image"], training=False), None
 
     # === Evaluation ===
-    def test_metrics(self, features: np.ndarray, labels, *, seed: int = 0) -> dict:
-        """Recall@1/2/4/8, R-Precision, MAP@R of the test images ranked by Δ (chunked)."""
-        return avsl_retrieval_metrics(self.model, features, labels)
+    def test_metrics(self, features: np.ndarray, labels, *, seed: int = 0, class_similarity=None) -> dict:
+        """Recall@1/2/4/8, R-Precision, MAP@R (and with ``class_similarity`` mAHP@250) of the test images
+        ranked by Δ (chunked)."""
+        return avsl_retrieval_metrics(self.model, features, labels, class_similarity=class_similarity)
 
 
 def _global_batch_mean(step, a, n):
@@ -222,8 +223,10 @@ def avsl_parts(model, features: np.ndarray):
     return [ops.convert_to_numpy(e) for e in embs], [ops.convert_to_numpy(c) for c in certs]
 
 
-def avsl_retrieval_metrics(model, features: np.ndarray, labels, recall_ks=(1, 2, 4, 8)) -> dict:
-    """The metric-learning figures of one set against itself under the AVSL distance of ``model``."""
+def avsl_retrieval_metrics(model, features: np.ndarray, labels, recall_ks=(1, 2, 4, 8),
+                           class_similarity: np.ndarray | None = None) -> dict:
+    """The metric-learning figures of one set against itself under the AVSL distance of ``model``
+    (:func:`~semembed.evaluation.metric_learning.metrics_from_distances`; ``class_similarity``: also mAHP@250)."""
     from semembed.evaluation.metric_learning import metrics_from_distances
     from semembed.models.avsl import avsl_layer
 
@@ -237,4 +240,4 @@ def avsl_retrieval_metrics(model, features: np.ndarray, labels, recall_ks=(1, 2,
         return chunked_distances(([e[sl] for e in parts[0]], [c[sl] for c in parts[1]]), parts, links, a, b,
                                  topk=layer.topk_corr, gamma=layer.prob_gamma, p=layer.index_p)
 
-    return metrics_from_distances(rows, np.asarray(labels), recall_ks=recall_ks)
+    return metrics_from_distances(rows, np.asarray(labels), recall_ks=recall_ks, class_similarity=class_similarity)
