@@ -86,8 +86,8 @@ def main() -> int:
     p.add_argument("--precise_bn_batches", type=int, default=100,
                    help="BN statistics recomputed over this many batches after training (0: the moving averages, "
                    "which lag far behind the weights after a few hundred steps)")
-    p.add_argument("--alphas", default="0.1,0.5", help="HXE alphas")
-    p.add_argument("--betas", default="4,10", help="soft-label betas")
+    p.add_argument("--alphas", default="0.1,0.3,0.5", help="HXE alphas (Bertinetto et al. sweep 0.1-0.6)")
+    p.add_argument("--betas", default="4,10,30", help="soft-label betas (Bertinetto et al. sweep 4-30)")
     p.add_argument("--methods", default=None, help="comma-separated subset of the method names")
     p.add_argument("--out_dir", default=str(REPO / "runs" / "hierarchy_losses"))
     args = p.parse_args()
