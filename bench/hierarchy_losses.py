@@ -20,7 +20,7 @@ batches (PreciseBN): at this budget the moving averages lag so far behind the we
 scores 23-69 % accuracy in inference mode against 79 % with batch statistics.
 
 Usage: flock /tmp/semembed-heavy.lock python bench/hierarchy_losses.py [--seeds 0,1] [--epochs 2] [--steps 234]
-       [--alphas 0.1,0.5] [--betas 4,10] [--methods NAME,...]
+       [--alphas 0.1,0.3,0.5] [--betas 4,10,30] [--methods NAME,...]
 """
 
 from __future__ import annotations
