@@ -49,6 +49,24 @@ def run_script(script, *args, timeout: int = 300):
                           env=script_env(), timeout=timeout)
 
 
+def write_zero_shot_folder(root: Path, train_classes, test_classes, n_train: int, n_test: int, size: int) -> Path:
+    """The AVSL release's layout: ``train/c<i>/<j>.png``, ``test/c<i>/<j>.png``; each class a random
+    RGB image plus noise (σ 20), so that classes are separable; deterministic."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for split, classes, n in (("train", train_classes, n_train), ("test", test_classes, n_test)):
+        for c in classes:
+            d = root / split / f"c{c}"
+            d.mkdir(parents=True)
+            base = rng.integers(0, 255, size=(size, size, 3))
+            for i in range(n):
+                img = np.clip(base + rng.normal(0, 20, size=base.shape), 0, 255).astype(np.uint8)
+                Image.fromarray(img).save(d / f"{i}.png")
+    return root
+
+
 def kill_after_epoch(cmd: list, snapshot: Path, epoch: int = 2, timeout: float = 240) -> int:
     """Start ``cmd``, SIGKILL it once ``snapshot`` records ``epoch`` finished epochs; returns the epoch it had."""
     import json

@@ -3,38 +3,24 @@
 from __future__ import annotations
 
 import inspect
-import subprocess
-import sys
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from semembed.cli import learn_metric as cli
-from tests.conftest import REPO, script_env
+from tests.conftest import REPO, run_script, write_zero_shot_folder
 
 SCRIPT = str(REPO / "scripts" / "learn_metric.py")
 
 
 def run(*args, timeout=300):
-    return subprocess.run([sys.executable, SCRIPT, *map(str, args)], capture_output=True, text=True,
-                          env=script_env(), timeout=timeout)
+    return run_script(SCRIPT, *args, timeout=timeout)
 
 
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory):
     """AVSL-style zero-shot folder: train/<c0..c4>, test/<c5..c7>, 20 (train) / 8 (test) 36-px images each."""
-    root = tmp_path_factory.mktemp("zs")
-    rng = np.random.default_rng(0)
-    for split, classes, n in (("train", range(5), 20), ("test", range(5, 8), 8)):
-        for c in classes:
-            d = root / split / f"c{c}"
-            d.mkdir(parents=True)
-            base = rng.integers(0, 255, size=(36, 36, 3))
-            for i in range(n):
-                img = np.clip(base + rng.normal(0, 20, size=base.shape), 0, 255).astype(np.uint8)
-                Image.fromarray(img).save(d / f"{i}.png")
-    return root
+    return write_zero_shot_folder(tmp_path_factory.mktemp("zs"), range(5), range(5, 8), 20, 8, 36)
 
 
 def test_the_issue_command_line_writes_test_embeddings(tmp_path, folder):
