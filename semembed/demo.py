@@ -92,7 +92,7 @@ def taxonomy_for(dataset: str) -> Path:
 def run_demo(config: DemoConfig) -> dict:
     """Run the whole comparison; returns ``{model label: {metric: value}}``."""
     from semembed.class_embeddings import compute_class_embedding, save_class_embedding
-    from semembed.data import default_dataset
+    from semembed.data.registry import choose_default_dataset
     from semembed.io import check_overwrite
     from semembed.taxonomy import load_hierarchy
     from semembed.training.config import TrainConfig
@@ -106,7 +106,7 @@ def run_demo(config: DemoConfig) -> dict:
     start = time.perf_counter()
 
     if config.dataset is None:
-        dataset, root, why = default_dataset(download=True, verbose=True)
+        dataset, root, why = choose_default_dataset(download=True)
     else:
         dataset, root, why = config.dataset.lower(), None, "chosen with --dataset"
     if dataset not in TAXONOMIES:

@@ -27,3 +27,19 @@ def test_demo_end_to_end(tmp_path):
     assert (out / "results.csv").read_text().count("\n") == 3
     again = subprocess.run(cmd, capture_output=True, text=True, env=script_env(), cwd=REPO, timeout=600)
     assert again.returncode == 2 and "exists already" in again.stderr
+
+
+def test_demo_without_dataset_chooses_and_says_why(tmp_path, monkeypatch, capsys):
+    # the README's first command has no --dataset: Fashion-MNIST when found or downloadable, else digits,
+    # and the demo says which and why (here: not installed, no network)
+    from semembed.data.layouts import memory
+    from semembed.demo import DemoConfig, run_demo
+
+    monkeypatch.setattr(memory, "find_fashion_mnist", lambda *a, **k: None)
+    monkeypatch.setattr(memory, "download_fashion_mnist", lambda *a, **k: "no network in this test")
+    results = run_demo(DemoConfig(epochs=1, max_steps_per_epoch=2, batch_size=32, out_dir=str(tmp_path / "d"),
+                                  progress=False))
+    out = capsys.readouterr().out
+    assert "dataset digits (scikit-learn's bundled digits: Fashion-MNIST is not installed and could not be " \
+           "downloaded (no network in this test)" in out
+    assert set(results) == {"semantic embeddings + head", "softmax baseline"}
