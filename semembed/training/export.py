@@ -49,16 +49,22 @@ def save_weights(model: keras.Model, path: str, overwrite: bool = False, metadat
 
 
 def save_features(features: np.ndarray, path: str, labels: np.ndarray | None = None, overwrite: bool = False,
-                  is_query: np.ndarray | None = None) -> None:
+                  is_query: np.ndarray | None = None, classes: list | None = None) -> None:
     """Test-set features: the reference pickle ``{'feat': {i: vector}}``, or ``.npz`` (``feat``, ``labels``;
-    ``is_query`` for query/gallery datasets such as In-Shop: True = query, False = gallery image)."""
+    ``classes``: the class ids that ``labels`` index, so the evaluation programs read class ids and not
+    row numbers of the class embedding; ``is_query`` for query/gallery datasets such as In-Shop:
+    True = query, False = gallery image)."""
     features = np.asarray(features)
+    if classes is not None and labels is None:
+        raise SemembedError("save_features: 'classes' describes 'labels', which are not given")
     with atomic_path(path, overwrite=overwrite) as tmp:
         with open(tmp, "wb") as f:
             if path.lower().endswith(".npz"):
                 arrays = {"feat": features}
                 if labels is not None:
                     arrays["labels"] = np.asarray(labels)
+                if classes is not None:
+                    arrays["classes"] = np.asarray(list(classes))
                 if is_query is not None:
                     arrays["is_query"] = np.asarray(is_query, dtype=bool)
                 np.savez(f, **arrays)

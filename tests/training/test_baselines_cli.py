@@ -27,7 +27,8 @@ def test_learn_classifier_dumps_penultimate_features_and_a_predictable_model(tmp
             "--feature_dump", tmp_path / "f.npz", "--model_dump", tmp_path / "m.keras")
     assert r.returncode == 0, r.stderr[-3000:]
     with np.load(tmp_path / "f.npz") as z:
-        feat, labels = z["feat"], z["labels"]
+        feat, labels, stored_classes = z["feat"], z["labels"], z["classes"]
+    assert stored_classes.tolist() == [7, 2, 5]  # what the labels index: the evaluation reads class ids
     from sklearn.datasets import load_digits
 
     target = load_digits().target
@@ -46,6 +47,20 @@ def test_learn_classifier_dumps_penultimate_features_and_a_predictable_model(tmp
     semembed.register_keras_objects()
     model = keras.saving.load_model(tmp_path / "m.keras", compile=False)
     assert feat.shape[1] == model.get_layer("prob").input.shape[-1]  # the input of 'prob'
+    # evaluate_retrieval on the dump alone equals a run with the class ids written out (labels 0, 1, 2 are
+    # not the digits 0, 1, 2: without 'classes' they were read as such, silently)
+    import json
+
+    ids = tmp_path / "ids.json"
+    ids.write_text(json.dumps([[7, 2, 5][i] for i in labels.tolist()]))
+    tax = REPO / "hierarchies" / "digits" / "digits.parent-child.txt"
+    outs = []
+    for extra in ([], ["--labels", ids]):
+        out = tmp_path / f"r{len(extra)}.json"
+        r = run("evaluate_retrieval", "--feat", tmp_path / "f.npz", "--hierarchy", tax, "--json", out, *extra)
+        assert r.returncode == 0, r.stderr[-2000:]
+        outs.append(json.loads(out.read_text()))
+    assert outs[0] == outs[1]
     r = run("learn_classifier", *COMMON, "--label_smoothing", "1.5")
     assert r.returncode == 2 and "--label_smoothing must be in [0, 1)" in r.stderr
     r = run("learn_classifier", *COMMON, "--loss", "nope")
