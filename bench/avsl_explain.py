@@ -7,6 +7,7 @@ setting), then ``semembed explain`` on two test images of unseen classes (defaul
 boot, both "shoes" in our taxonomy).  Writes ``docs/images/avsl_explain.png`` and prints explain's output.
 
 Usage: flock /tmp/semembed-heavy.lock python bench/avsl_explain.py [--pair 7 9] [--out docs/images/avsl_explain.png]
+       [--reuse]  (the trained model is kept in runs/avsl_explain/)
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ def main() -> int:
     ap.add_argument("--pair", type=int, nargs=2, default=[7, 9], help="Fashion-MNIST classes of the two test images")
     ap.add_argument("--out", default=str(REPO / "docs" / "images" / "avsl_explain.png"))
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--reuse", action="store_true", help="use runs/avsl_explain/avsl_s<seed>.keras if it exists")
     args = ap.parse_args()
     sys.path.insert(0, str(REPO))
     import numpy as np
@@ -46,12 +48,15 @@ def main() -> int:
     if name != "fashion-mnist":
         sys.exit("Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist); this figure needs it")
     with tempfile.TemporaryDirectory() as tmp:
-        model = os.path.join(tmp, "avsl.keras")
-        semembed("learn_metric", "--method", "avsl", "--dataset", "fashion-mnist", "--train_classes", "0-4",
-                 "--test_classes", "5-9", "--architecture", "simple-tiny", "--embeddings_dim", "64", "--topk_corr",
-                 "16", "--optimizer", "adam", "--sgd_lr", "1e-3", "--lr_schedule", "SGD", "--classes_per_batch", "5",
-                 "--images_per_class", "16", "--epochs", "3", "--max_steps_per_epoch", "100", "--seed",
-                 str(args.seed), "--no_progress", "--model_dump", model)
+        model = str(REPO / "runs" / "avsl_explain" / f"avsl_s{args.seed}.keras")  # kept: --reuse redraws only
+        if not (args.reuse and os.path.exists(model)):
+            os.makedirs(os.path.dirname(model), exist_ok=True)
+            semembed("learn_metric", "--method", "avsl", "--dataset", "fashion-mnist", "--train_classes", "0-4",
+                     "--test_classes", "5-9", "--architecture", "simple-tiny", "--embeddings_dim", "64",
+                     "--topk_corr", "16", "--optimizer", "adam", "--sgd_lr", "1e-3", "--lr_schedule", "SGD",
+                     "--classes_per_batch", "5", "--images_per_class", "16", "--epochs", "3",
+                     "--max_steps_per_epoch", "100", "--seed", str(args.seed), "--no_progress", "--model_dump", model,
+                     "--overwrite")
         _, _, images, labels = load_fashion_mnist(root)  # the raw 28 x 28 uint8 test images
         paths = []
         for c in args.pair:

@@ -12,6 +12,8 @@ the largest weight w_l[m] — the ones the similarity relies on — and their ac
 
 from __future__ import annotations
 
+import os
+
 from dataclasses import dataclass
 
 import numpy as np
@@ -78,7 +80,8 @@ def explain_pair(model, images) -> PairExplanation:
 def explanation_png(expl: PairExplanation, images: np.ndarray, names: tuple[str, str], out: str, *,
                     top: int = 3, overwrite: bool = False) -> None:
     """A PNG: the two images, then per level (most contributing first) the CAMs of its ``top`` attributes
-    of largest weight for both images, titled with the level's contribution to Δ and each attribute's w, N."""
+    of largest weight for both images, laid over the images (bilinear, one colour scale per pair), titled
+    with the level's contribution to Δ and each attribute's weight w and node value N."""
     import io
 
     import matplotlib
@@ -94,10 +97,14 @@ def explanation_png(expl: PairExplanation, images: np.ndarray, names: tuple[str,
     for ax in axes.ravel():
         ax.axis("off")
     show = lambda x: (x - x.min()) / max(float(x.max() - x.min()), 1e-12)  # noqa: E731
+    shown = []
     for i in range(2):
         img = show(np.asarray(images[i], np.float64))
-        axes[0, i].imshow(img[..., 0] if img.shape[-1] == 1 else img, cmap="gray" if img.shape[-1] == 1 else None)
-        axes[0, i].set_title(names[i][-28:], fontsize=8)
+        shown.append(img[..., 0] if img.shape[-1] == 1 else img)
+        axes[0, i].imshow(shown[i], cmap="gray" if img.shape[-1] == 1 else None)
+        axes[0, i].set_title(os.path.basename(names[i])[-28:], fontsize=8)
+    height, width = shown[0].shape[:2]
+    extent = (0, width, height, 0)  # each level's map stretched over the image it comes from
     axes[0, 2].text(0, 0.5, f"AVSL distance Δ = {expl.distance:.4f}\n" + "\n".join(
         f"level {l}: {expl.contributions[l]:.4f} ({100 * expl.contributions[l] / max(expl.distance, 1e-12):.0f}%)"
         for l in range(levels)), fontsize=9, va="center")
@@ -107,7 +114,10 @@ def explanation_png(expl: PairExplanation, images: np.ndarray, names: tuple[str,
             lo, hi = float(expl.cams[l][:, :, :, m].min()), float(expl.cams[l][:, :, :, m].max())
             for i in range(2):  # one colour scale for the pair
                 ax = axes[row, 2 * j + i]
-                ax.imshow(expl.cams[l][i, :, :, m], cmap="jet", vmin=lo, vmax=hi)
+                ax.imshow(np.mean(shown[i], axis=-1) if shown[i].ndim == 3 else shown[i], cmap="gray",
+                          extent=extent)
+                ax.imshow(expl.cams[l][i, :, :, m], cmap="jet", vmin=lo, vmax=hi, alpha=0.5, extent=extent,
+                          interpolation="bilinear")
                 ax.set_title(f"L{l} attr {m} img {'AB'[i]}\nw={expl.weights[l][m]:.3f} N={expl.nodes[l][m]:.4f}",
                              fontsize=7)
         axes[row, 0].text(-0.5, 0.5, f"level {l}\n{expl.contributions[l]:.4f}", transform=axes[row, 0].transAxes,
