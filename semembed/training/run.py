@@ -230,8 +230,12 @@ def train(config: TrainConfig) -> TrainResult:
             print(f"Recomputed the BatchNorm statistics over {used} training batches (--precise_bn_batches)")
 
     final = trainer.evaluate()
-    features, probs = predict(trainer, ds.test_dataset(val_bs, as_dict=True))
-    test_labels = np.asarray(ds.test_labels)
+    features, probs, kept = predict(trainer, ds.test_dataset(val_bs, as_dict=True))
+    test_labels = np.asarray(ds.test_labels)[kept]  # unreadable test images were skipped: align by index
+    test_is_query = None if ds.test_is_query is None else np.asarray(ds.test_is_query)[kept]
+    if len(kept) < len(ds.test_labels):
+        print(f"warning: {len(ds.test_labels) - len(kept)} of {len(ds.test_labels)} test images were unreadable "
+              "and are left out of the test metrics and the feature dump", file=sys.stderr)
     own_metrics = getattr(task, "test_metrics", None)  # a task ranking by its own similarity (e.g. avsl)
     if own_metrics is not None:
         if len(test_labels) > 1:
@@ -242,7 +246,7 @@ def train(config: TrainConfig) -> TrainResult:
     elif task_cls.name == "metric" and len(test_labels) > 1:  # the field's retrieval figures on the test set
         from semembed.evaluation.metric_learning import RECALL_KS, metric_learning_metrics
 
-        is_query = ds.test_is_query
+        is_query = test_is_query
         if is_query is None:
             final.update(metric_learning_metrics(features, test_labels, recall_ks=RECALL_KS["cub"], seed=config.seed))
         else:  # In-Shop: queries against the gallery, nothing excluded (METRIC_LEARNING.md §11)
@@ -272,7 +276,7 @@ def train(config: TrainConfig) -> TrainResult:
             save_model(trainer.model, config.model_dump, overwrite=config.overwrite, metadata=metadata)
         if config.feature_dump:
             save_features(features, config.feature_dump, labels=test_labels, classes=class_ids, overwrite=config.overwrite,
-                          is_query=ds.test_is_query)
+                          is_query=test_is_query)
         print("Final test metrics: " + ", ".join(f"{k}: {v:.4f}" for k, v in final.items()))
     return TrainResult(trainer.model, trainer.history, final, features, probs, test_labels, class_ids)
 
@@ -332,11 +336,16 @@ def _warmup_variables(models: dict, task) -> list:
     return out
 
 
-def predict(trainer, data) -> tuple[np.ndarray, np.ndarray | None]:
-    """Embeddings (and class probabilities) of a dataset in its order (the task's ``predict_step``)."""
+def predict(trainer, data) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+    """Embeddings, class probabilities (or None) and split positions (``index``) of a dict dataset in its order
+    (the task's ``predict_step``); positions tell which images an unreadable file left out."""
     import tensorflow as tf
 
     from semembed.inference.runner import collect
 
-    features, probs = collect(tf.function(trainer.task.predict_step), data)
-    return features, probs
+    step = trainer.task.predict_step
+    out = collect(tf.function(lambda batch: (*step(batch), batch["index"])), data)
+    if not out:
+        raise SemembedError("the test set yielded no image (all unreadable?)")
+    features, probs, index = out
+    return features, probs, np.asarray(index, dtype=np.int64)

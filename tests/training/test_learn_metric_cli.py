@@ -109,3 +109,16 @@ def test_flag_tables_match_the_constructors():
     assert set(cli.LOSSES) == set(METRIC_LOSSES)
     for name, args in cli.MINER_ARGS.items():
         assert set(args) <= set(inspect.signature(MINERS[name].__init__).parameters), name
+
+
+def test_an_unreadable_test_image_is_left_out_with_its_label(tmp_path):
+    # the image is skipped (as the README says); its label must go too, or features and labels misalign
+    root = write_zero_shot_folder(tmp_path / "zs", range(3), range(3, 5), 6, 4, 32)
+    (root / "test" / "c3" / "0.png").write_bytes(b"garbage")
+    r = run("--dataset", "ImageFolder", "--data_root", root, "--crop_size", "32", "--target_size", "32",
+            "--architecture", "simple-tiny", "--classes_per_batch", "3", "--images_per_class", "2", "--epochs", "1",
+            "--embedding_dim", "8", "--no_progress", "--feature_dump", tmp_path / "f.npz")
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "1 of 8 test images were unreadable" in r.stderr and "Recall@1" in r.stdout
+    with np.load(tmp_path / "f.npz") as z:
+        assert z["feat"].shape[0] == 7 and z["labels"].tolist() == [3, 3, 3, 4, 4, 4, 4]
