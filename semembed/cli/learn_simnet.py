@@ -88,6 +88,8 @@ def config_from_args(args: argparse.Namespace):
                             web_classes_per_batch=args.web_classes_per_batch,
                             discriminator_lr_multiplier=args.discriminator_lr_multiplier,
                             init_classifier=args.init_classifier)
+    config.check_values()  # before TensorFlow is imported or any data read
+    options.check()
     return config, options
 
 

@@ -116,15 +116,73 @@ class TrainConfig:
     max_steps_per_epoch: int | None = None  # cap (quick experiments and tests)
     overwrite: bool = False
 
+    def check_values(self) -> None:
+        """Refuse numbers out of range and outputs that clash, naming the flag, before anything is read.
+
+        ``None`` is the default wherever a setting is optional (``epochs``: the schedule's); 0 or a
+        negative number is an error, never read as "the default".
+
+        Raises:
+            SemembedError: e.g. ``--epochs must be a positive integer, got 0``.
+        """
+        from semembed.errors import SemembedError
+        from semembed.validation import check_distinct_outputs, check_int, check_number
+
+        check_int("--epochs", self.epochs, 1, optional=True,
+                  note="" if self.schedule.name == "cosine" else " (leave it out for the schedule's default)")
+        check_int("--initial_epoch", self.initial_epoch, 0)
+        check_int("--batch_size", self.batch_size, 1)
+        check_int("--val_batch_size", self.val_batch_size, 1, optional=True,
+                  note=" (leave it out to use --batch_size)")
+        check_int("--max_steps_per_epoch", self.max_steps_per_epoch, 1, optional=True,
+                  note=" (leave it out for whole epochs)")
+        check_int("--target_size", self.target_size, 1, optional=True)
+        check_int("--crop_size", self.crop_size, 1, optional=True)
+        check_int("--finetune_init", self.finetune_init, 0)
+        check_int("--warmup_epochs", self.warmup_epochs, 0)
+        check_int("--precise_bn_batches", self.precise_bn_batches, 0)
+        check_int("--gpus", self.gpus, 0, note=" (0: all visible GPUs)")
+        check_int("--cpu_replicas", self.cpu_replicas, 0, note=" (0: no logical CPU devices)")
+        check_int("--read_workers", self.read_workers, 0)
+        check_int("--queue_size", self.queue_size, 0)
+        check_int("--seed", self.seed, 0)
+        check_int("--m_per_class", self.m_per_class, 0, note=" (0: uniform batches)")
+        check_int("--embedding_dim", self.embedding_dim, 1)
+        for k in self.top_k_acc:
+            check_int("--top_k_acc", k, 1)
+        check_number("--clipgrad", self.clipgrad, 0, note=" (0: no clipping)")
+        check_number("--momentum", self.momentum, 0, 1, high_open=True)
+        check_number("--weight_decay", self.weight_decay, 0)
+        check_number("--cls_weight", self.cls_weight, 0)
+        check_number("--cls_lr_multiplier", self.cls_lr_multiplier, 0)
+        check_number("--label_smoothing", self.label_smoothing, 0, 1, high_open=True)
+        check_number("warmup_lr", self.warmup_lr, 0, low_open=True, optional=True)
+        m = self.metric
+        check_int("--xbm_size", m.xbm_size, 0)
+        check_int("--xbm_start", m.xbm_start, 0)
+        check_number("--xbm_weight", m.xbm_weight, 0)
+        check_number("--embedding_weight", m.embedding_weight, 0)
+        check_number("--proxy_lr_multiplier", m.proxy_lr_multiplier, 0, optional=True)
+        self.schedule.check()
+        if self.epochs is None:
+            from semembed.training.schedules import default_epochs
+
+            default_epochs(self.schedule)  # cosine has none: an error naming --epochs
+        if self.initial_epoch and self.epochs is not None and self.initial_epoch >= self.epochs:
+            raise SemembedError(f"--initial_epoch {self.initial_epoch} leaves none of the {self.epochs} epochs "
+                                "(--epochs) to train")
+        best = self.snapshot_best_path if self.snapshot_best else None
+        check_distinct_outputs({"--model_dump": self.model_dump, "--weight_dump": self.weight_dump,
+                                "--feature_dump": self.feature_dump, "--snapshot": self.snapshot,
+                                "--snapshot_best (<snapshot>.best.keras)": best, "--log_dir": self.log_dir})
+
     def check_flags_used(self) -> None:
-        """Refuse a flag the chosen task or optimizer would ignore (given = differs from the default)."""
+        """Refuse bad values (:meth:`check_values`) and a flag the chosen task or optimizer would ignore
+        (given = differs from the default)."""
         from semembed.errors import SemembedError
 
+        self.check_values()
         default = TrainConfig()
-        if self.precise_bn_batches < 0:
-            raise SemembedError(f"--precise_bn_batches must be >= 0, got {self.precise_bn_batches}")
-        if self.warmup_epochs < 0:
-            raise SemembedError(f"--warmup_epochs must be >= 0, got {self.warmup_epochs}")
         if self.warmup_epochs and self.finetune:
             raise SemembedError("--warmup_epochs is the warm-up of a run from scratch; with --finetune use "
                                 "--finetune_init")

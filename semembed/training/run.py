@@ -163,7 +163,7 @@ def train(config: TrainConfig) -> TrainResult:
         print(sw.summary())
     if config.max_steps_per_epoch:
         steps = min(steps, config.max_steps_per_epoch)
-    epochs = config.epochs or default_epochs(config.schedule)
+    epochs = default_epochs(config.schedule) if config.epochs is None else config.epochs
     schedule_steps = max(ds.num_train // config.batch_size, 1)  # the reference's decay denominator
     if config.schedule.name == "cosine":
         schedule_steps = steps  # per step over the steps this run really takes
@@ -174,7 +174,7 @@ def train(config: TrainConfig) -> TrainResult:
 
     task = with_graph_regularization(task, config)  # --graph_simnet
     metadata = model_metadata(config, ds, class_ids)
-    val_bs = config.val_batch_size or config.batch_size
+    val_bs = config.batch_size if config.val_batch_size is None else config.val_batch_size
 
     def train_data(epoch: int, ctx: tf.distribute.InputContext):
         return ds.train_dataset(per_replica, epoch=epoch, seed=config.seed, input_context=ctx, drop_remainder=drop,

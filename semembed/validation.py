@@ -1,0 +1,69 @@
+"""Range checks of numeric settings and output paths, raising :class:`SemembedError` that name the flag.
+
+Configs (``TrainConfig``, ``ScheduleConfig``, ``DemoConfig``, ...) call these so that the Python API and
+the command-line programs refuse the same values with the same words: ``--epochs must be a positive
+integer, got 0``.  ``None`` means "the default" wherever a setting is optional; 0 is never read as None.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import os
+from typing import Mapping
+
+from semembed.errors import SemembedError
+
+
+def _int_text(minimum: int) -> str:
+    return "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
+
+
+def check_int(flag: str, value, minimum: int = 1, *, optional: bool = False, note: str = "") -> None:
+    """``value`` must be an integer >= ``minimum`` (or None when ``optional``).
+
+    ``note`` is appended to the message (e.g. "; leave it out for the schedule's default").
+    """
+    if value is None and optional:
+        return
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise SemembedError(f"{flag} must be {_int_text(minimum)}, got {value!r}{note}")
+
+
+def check_number(flag: str, value, low: float | None = None, high: float | None = None, *,
+                 low_open: bool = False, high_open: bool = False, optional: bool = False, note: str = "") -> None:
+    """``value`` must be a finite number in the range given by ``low``/``high`` (open ends with ``*_open``)."""
+    if value is None and optional:
+        return
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+    if ok and low is not None:
+        ok = value > low if low_open else value >= low
+    if ok and high is not None:
+        ok = value < high if high_open else value <= high
+    if ok:
+        return
+    if low is not None and high is not None:
+        text = f"in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+    elif low is not None:
+        text = f"{'>' if low_open else '>='} {low:g}"
+    elif high is not None:
+        text = f"{'<' if high_open else '<='} {high:g}"
+    else:
+        text = "finite"
+    raise SemembedError(f"{flag} must be a number {text}, got {value!r}{note}")
+
+
+def check_distinct_outputs(outputs: Mapping[str, "str | os.PathLike | None"]) -> None:
+    """Refuse two outputs (flag -> path; None: not written) that name the same file, after resolving the paths.
+
+    Writing both would leave only the second, or fail half-way with "exists already".
+    """
+    seen: dict[str, str] = {}
+    for flag, path in outputs.items():
+        if path is None or os.fspath(path) == "":
+            continue
+        key = os.path.normcase(os.path.realpath(os.fspath(path)))
+        if key in seen:
+            raise SemembedError(f"{seen[key]} and {flag} name the same file {os.fspath(path)}; give each output "
+                                "its own path")
+        seen[key] = flag
