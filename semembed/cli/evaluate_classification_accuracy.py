@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from semembed.cli._checks import add_size_flags, check_architecture, check_sizes
-from semembed.cli._common import parse_args, reports_errors, str2bool
+from semembed.cli._common import parse_args, reports_errors, str2bool, was_given
 
 METRICS = [
     "Accuracy", "Top-5 Accuracy", "Avg. Accuracy", "Hierarchical Accuracy",
@@ -131,6 +131,16 @@ def _model_scores(args, i, classes):
     return scores, ds.classes, test_y, False
 
 
+def _svm_sources(args: argparse.Namespace) -> int:
+    """How many evaluated sources are classified by a linear SVM (a --features or --model output without
+    --centroids, and for --model without --prob_features yes)."""
+    from semembed.evaluation._cli import nth
+
+    n = sum(1 for i in range(len(args.features or [])) if not nth(args.centroids, i, ""))
+    return n + sum(1 for i in range(len(args.model or []))
+                   if not nth(args.centroids, i, "") and not nth(args.prob_features, i, False))
+
+
 @reports_errors
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(build_parser(), argv)
@@ -163,6 +173,16 @@ def main(argv: list[str] | None = None) -> int:
     unused = {flag: "without --model" for flag, value in model_only.items() if value is not None and not n_model}
     if args.train_labels and not args.train_features and not n_model:
         unused["--train_labels"] = "without --train_features"
+    svm = _svm_sources(args)
+    no_svm = ("when no SVM is trained (--predictions are scores already; --features and --model outputs with "
+              "--centroids or --prob_features yes are not fed to an SVM)")
+    if was_given(args, "C") and not svm:
+        unused["--C"] = no_svm
+    if args.norm and not svm:
+        unused["--norm"] = no_svm
+    if was_given(args, "augmentation_epochs") and not (n_model and svm):
+        unused["--augmentation_epochs"] = ("without an SVM on --model outputs (it sets how often --model reads the "
+                                           "training images)")
     check_used(args, {"--label": (args.label, n_sources, "evaluated source(s)"),
                       "--centroids": (args.centroids, n_feat or n_model, "--features/--model file(s)"),
                       "--norm": (args.norm, n_feat or n_model, "--features/--model file(s)"),

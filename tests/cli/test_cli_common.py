@@ -110,6 +110,12 @@ def test_misspelt_and_abbreviated_flags_are_unknown(inputs):
      "2 --label values but only 1 evaluated source"),
     ("evaluate_classification_accuracy", ["--predictions", "p.npy", "--architecture", "resnet-110-wfc"],
      "--architecture is not used without --model"),
+    ("evaluate_classification_accuracy", ["--predictions", "p.npy", "--C", "0.5"],
+     "--C is not used when no SVM is trained"),
+    ("evaluate_classification_accuracy", ["--predictions", "p.npy", "--C", "0.1"],  # the default, typed
+     "--C is not used when no SVM is trained"),
+    ("evaluate_classification_accuracy", ["--predictions", "p.npy", "--augmentation_epochs", "3"],
+     "--augmentation_epochs is not used without an SVM on --model outputs"),
     ("compute_class_embedding", ["--out", "e.npz", "--num_dim", "2"], "--num_dim is not used by --method unitsphere"),
     ("compute_class_embedding", ["--out", "e.npz", "--method", "spheres", "--solver", "dense"],
      "--solver dense is used by --method approx_sim only"),
