@@ -18,7 +18,8 @@ class DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
 
     def _get_help_string(self, action: argparse.Action) -> str:
         text = action.help or ""
-        if "default" in text.lower() or any(action.default is x for x in (None, False, argparse.SUPPRESS)):
+        if "default" in text.lower() or any(action.default is x for x in (None, False, argparse.SUPPRESS)) \
+                or action.default in ([], ()):
             return text
         return super()._get_help_string(action)
 

@@ -19,7 +19,8 @@ SCHEDULES = ["SGDR", "SGD", "CLR", "ResNet-Schedule", "cosine"]
 def add_data_flags(g, class_list: bool = False) -> None:
     g.add_argument("--dataset", default="default",
                    help="Dataset name (CIFAR-100, NAB, CUB, ILSVRC, iNat, Fashion-MNIST, ImageFolder, ...; see README). "
-                   "'default' is the embedded demo dataset (Fashion-MNIST when installed, else scikit-learn's digits).")
+                   "Default: 'default', the embedded demo dataset (Fashion-MNIST when installed, else scikit-learn's "
+                   "digits).")
     g.add_argument("--data_root", default=None, help="Root directory of the dataset (default: the dataset's standard location).")
     if class_list:
         g.add_argument("--class_list", default=None,

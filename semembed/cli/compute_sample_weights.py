@@ -10,14 +10,14 @@ from __future__ import annotations
 import argparse
 import os
 
-from semembed.cli._common import parse_args, reports_errors
+from semembed.cli._common import DefaultsFormatter, parse_args, reports_errors
 from semembed.cli._checks import add_size_flags
 from semembed.weakshot.config import WEIGHT_DEFAULTS as D
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="compute_sample_weights", allow_abbrev=False,
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+                                formatter_class=DefaultsFormatter,
                                 description="Sample weights of web images from a SimNet's similarities within each "
                                 "class (SimTrans, WEAKSHOT.md 2.3): mean similarity to the class's other images, "
                                 "normalised to mean 1 per class.")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from semembed.cli._common import parse_args, reports_errors
+from semembed.cli._common import DefaultsFormatter, parse_args, reports_errors
 from semembed.cli._training import (
     add_data_flags, add_output_flags, add_schedule_flags, add_training_flags, config_kwargs, run_training,
 )
@@ -16,7 +16,7 @@ def build_parser() -> argparse.ArgumentParser:
     d = TrainConfig()
     m = METHOD_DEFAULTS["label_embedding"]
     p = argparse.ArgumentParser(prog="learn_labelembedding", allow_abbrev=False,
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+                                formatter_class=DefaultsFormatter,
                                 description="Train a label embedding network (Sun et al.).")
     g = p.add_argument_group("Data parameters")
     add_data_flags(g, class_list=True)

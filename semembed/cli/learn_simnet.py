@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import argparse
 
-from semembed.cli._common import parse_args, reports_errors
+from semembed.cli._common import DefaultsFormatter, parse_args, reports_errors
 from semembed.cli._training import add_data_flags
 from semembed.weakshot.config import SIMNET_DEFAULTS as D
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="learn_simnet", allow_abbrev=False,
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+                                formatter_class=DefaultsFormatter,
                                 description="Learn SimNet: P(same class) of image pairs, from clean base classes "
                                 "(SimTrans, WEAKSHOT.md 2.2). The model is written to --model_dump.")
     g = p.add_argument_group("Data parameters")
