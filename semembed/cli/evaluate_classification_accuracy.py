@@ -154,6 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     from semembed.evaluation.report import format_table, write_json, write_metrics_csv
     from semembed.io import check_overwrite
     from semembed.taxonomy import ClassPairs, load_hierarchy
+    from semembed.validation import check_distinct_outputs
 
     n_sources = sum(len(x or []) for x in (args.predictions, args.features, args.model))
     if not n_sources:
@@ -189,6 +190,7 @@ def main(argv: list[str] | None = None) -> int:
                       "--train_features": (args.train_features, n_feat, "--features file(s)"),
                       "--layer": (args.layer, n_model, "--model file(s)"),
                       "--prob_features": (args.prob_features, n_model, "--model file(s)")}, unused)
+    check_distinct_outputs({"--json": args.json, "--csv": args.csv})
     for out in (args.json, args.csv):
         if out:
             check_overwrite(out, args.overwrite)

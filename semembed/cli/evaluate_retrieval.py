@@ -69,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     from semembed.evaluation.report import format_table, hp_curve, plot_hierarchical_precision, write_hp_csv, write_json
     from semembed.io import atomic_path, check_overwrite
     from semembed.taxonomy import load_hierarchy
+    from semembed.validation import check_distinct_outputs
 
     split = args.query_feat or args.db_feat
     if split and not (args.query_feat and args.db_feat):
@@ -93,6 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         raise SemembedError(f"--plot_max must be >= 0, got {args.plot_max}")
     if args.clip_ahp is not None and args.clip_ahp < 1:
         raise SemembedError(f"--clip_ahp must be a positive number of images, got {args.clip_ahp}")
+    check_distinct_outputs({"--csv": args.csv, "--json": args.json, "--plot": args.plot, "--per_query": args.per_query})
     for out in (args.csv, args.json, args.plot, args.per_query):
         if out:
             check_overwrite(out, args.overwrite)

@@ -100,10 +100,10 @@ def resolve_dataset(config: TrainConfig) -> tuple[str, str | None]:
 
 def train(config: TrainConfig) -> TrainResult:
     """Run a training as configured (see :class:`TrainConfig`)."""
+    config.check_flags_used()  # values, clashing outputs, ignored flags
     for path in (config.model_dump, config.weight_dump, config.feature_dump):
         if path:
             check_overwrite(path, config.overwrite)
-    config.check_flags_used()
     if config.cls_weight < 0:
         raise SemembedError(f"--cls_weight must be >= 0, got {config.cls_weight}")
     if config.snapshot_best and not config.snapshot_best_path:
