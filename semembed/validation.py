@@ -53,6 +53,21 @@ def check_number(flag: str, value, low: float | None = None, high: float | None 
     raise SemembedError(f"{flag} must be a number {text}, got {value!r}{note}")
 
 
+def check_model_file(flag: str, path: "str | os.PathLike") -> None:
+    """``path`` must exist and hold Keras weights (``.keras``, ``.weights.h5``, ``.h5``), from its first bytes.
+
+    Raises:
+        SemembedError: "--flag X: no such file", or "--flag X is <what it is>, not a model file; expected ...".
+    """
+    from semembed.io.sniff import WEIGHT_FORMATS, describe_file, looks_like_weights
+
+    if not os.path.isfile(path):
+        raise SemembedError(f"{flag} {os.fspath(path)}: no such file")
+    if not looks_like_weights(path):
+        raise SemembedError(f"{flag} {os.fspath(path)} is {describe_file(path)}, not a model file; "
+                            f"expected {WEIGHT_FORMATS}")
+
+
 def check_distinct_outputs(outputs: Mapping[str, "str | os.PathLike | None"]) -> None:
     """Refuse two outputs (flag -> path; None: not written) that name the same file, after resolving the paths.
 

@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     from semembed.cli._checks import check_sizes
     from semembed.errors import SemembedError
     from semembed.io import check_overwrite
-    from semembed.validation import check_distinct_outputs
+    from semembed.validation import check_distinct_outputs, check_model_file
 
     check_sizes(args.target_size, args.crop_size)
     if not 0 < args.fraction <= 1:
@@ -57,10 +57,9 @@ def main(argv: list[str] | None = None) -> int:
     for flag in ("max_pairs", "batch_size", "num_show"):
         if getattr(args, flag) < 1:
             raise SemembedError(f"--{flag} must be >= 1, got {getattr(args, flag)}")
-    if not os.path.isfile(args.simnet):
-        raise SemembedError(f"--simnet {args.simnet}: no such file")
     png_dir = args.png_dir or os.path.splitext(args.out)[0] + "_png"
     check_distinct_outputs({"--out": args.out, "--png_dir": png_dir})
+    check_model_file("--simnet", args.simnet)
     check_overwrite(args.out, args.overwrite)
 
     from semembed.data import get_dataset

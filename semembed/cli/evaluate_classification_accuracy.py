@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from semembed.cli._checks import add_size_flags, check_architecture, check_sizes
@@ -165,6 +166,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.architecture is not None:
         check_architecture(args.architecture)
     check_sizes(args.target_size, args.crop_size)
+    for path in args.model or []:  # a class embedding or a feature dump given as --model: said at once
+        from semembed.io.sniff import WEIGHT_FORMATS, describe_file, looks_like_weights
+
+        if os.path.isfile(path) and not looks_like_weights(path):
+            raise SemembedError(f"--model {path} is {describe_file(path)}, not a model file; expected {WEIGHT_FORMATS}")
     if (args.target_size or args.crop_size) and not args.model:
         raise SemembedError("--target_size/--crop_size set how --model reads the --dataset images; "
                             "with --predictions/--features no image is read")

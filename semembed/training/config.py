@@ -176,12 +176,38 @@ class TrainConfig:
                                 "--feature_dump": self.feature_dump, "--snapshot": self.snapshot,
                                 "--snapshot_best (<snapshot>.best.keras)": best, "--log_dir": self.log_dir})
 
+    def check_files(self) -> None:
+        """``--finetune`` and an existing ``--snapshot`` must be files of the right kind (from their first bytes).
+
+        Raises:
+            SemembedError: saying what the file is and what was expected (e.g. a class-embedding ``.npz``
+                given as ``--finetune``).
+        """
+        import os
+
+        from semembed.errors import SemembedError
+        from semembed.io.sniff import WEIGHT_FORMATS, describe_file, is_snapshot_file, looks_like_weights
+
+        if self.finetune:
+            if not os.path.isfile(self.finetune):
+                raise SemembedError(f"--finetune {self.finetune}: no such file")
+            if not looks_like_weights(self.finetune):
+                raise SemembedError(f"--finetune {self.finetune} is {describe_file(self.finetune)}, not a weight "
+                                    f"file; expected {WEIGHT_FORMATS}, loaded by layer name")
+        snap = self.snapshot
+        if snap and os.path.exists(snap) and not is_snapshot_file(snap) and not looks_like_weights(snap):
+            raise SemembedError(f"--snapshot {snap} is {describe_file(snap)}: neither a semembed snapshot (an .npz "
+                                "with a 'meta' array, written after every epoch of a training run and resumed "
+                                f"exactly) nor a weight file to resume from at --initial_epoch ({WEIGHT_FORMATS}); "
+                                "name a new file to start a run")
+
     def check_flags_used(self) -> None:
-        """Refuse bad values (:meth:`check_values`) and a flag the chosen task or optimizer would ignore
-        (given = differs from the default)."""
+        """Refuse bad values (:meth:`check_values`), unusable input files (:meth:`check_files`) and a flag the
+        chosen task or optimizer would ignore (given = differs from the default)."""
         from semembed.errors import SemembedError
 
         self.check_values()
+        self.check_files()
         default = TrainConfig()
         if self.warmup_epochs and self.finetune:
             raise SemembedError("--warmup_epochs is the warm-up of a run from scratch; with --finetune use "

@@ -197,10 +197,13 @@ def train(config: TrainConfig) -> TrainResult:
 
         report = load_weights_by_name(trainer.model, config.finetune, skip_mismatch=True)
         if not report["loaded"]:
+            model_layers = [l.name for l in trainer.model.layers if l.weights]
+            mismatched = f"; e.g. {report['mismatched'][0]}" if report["mismatched"] else ""
             raise SemembedError(
-                f"--finetune {config.finetune}: no layer of the file matches the model by name and shape "
-                f"({len(report['skipped'])} model layers skipped); the model's weighted layers are e.g. "
-                + ", ".join(l.name for l in trainer.model.layers if l.weights)[:300])
+                f"--finetune {config.finetune}: no layer of the file matches the model by name and shape"
+                f"{mismatched}. The file's weighted layers: {_few(report['skipped'], 8) or 'none'}; the model's "
+                f"({config.architecture}): {_few(model_layers, 8)}. Fine-tune weights of the same architecture "
+                "(e.g. another run's --weight_dump / --model_dump)")
         print(f"Loaded {len(report['loaded'])} layers from {config.finetune} ({len(report['skipped'])} skipped)")
     warm_epochs = config.finetune_init if config.finetune else config.warmup_epochs
     warming_up = trainer.state.phase == "warmup" if resumed else warm_epochs > 0

@@ -22,7 +22,7 @@ import numpy as np
 from semembed.errors import SemembedError
 from semembed.io import check_overwrite
 from semembed.training.config import TrainConfig
-from semembed.validation import check_int, check_number
+from semembed.validation import check_int, check_model_file, check_number
 from semembed.weakshot.config import SIMNET_DEFAULTS
 
 
@@ -51,6 +51,8 @@ class SimNetOptions:
         for name in ("classes_per_batch", "web_classes_per_batch", "eval_batches", "eval_classes", "eval_per_class"):
             check_int(f"--{name}", getattr(self, name), 1)
         check_number("--discriminator_lr_multiplier", self.discriminator_lr_multiplier, 0)
+        if self.init_classifier:
+            check_model_file("--init_classifier", self.init_classifier)
         return beta
 
 
