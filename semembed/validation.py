@@ -53,6 +53,31 @@ def check_number(flag: str, value, low: float | None = None, high: float | None 
     raise SemembedError(f"{flag} must be a number {text}, got {value!r}{note}")
 
 
+def integer_class_list(text: str) -> list[int] | None:
+    """The integer ids a ``--train_classes``-style list names ("0-4,7" -> [0, 1, 2, 3, 4, 7]); None when an
+    item is not an integer or an integer range (class names need the dataset to be resolved)."""
+    ids: list[int] = []
+    for item in (t.strip() for t in str(text).split(",")):
+        if not item:
+            continue
+        a, sep, b = item.partition("-")
+        try:
+            ids.extend(range(int(a), int(b) + 1) if sep else [int(a)])
+        except ValueError:
+            return None
+    return ids
+
+
+def check_disjoint_classes(train_text: str, test_text: str, shared: list) -> None:
+    """Refuse a zero-shot split whose ``--train_classes`` and ``--test_classes`` share the classes ``shared``."""
+    if shared:
+        more = ", ..." if len(shared) > 10 else ""
+        raise SemembedError(f"--train_classes {train_text} and --test_classes {test_text} share {len(shared)} "
+                            f"class(es): {', '.join(map(str, shared[:10]))}{more}; a zero-shot split tests on "
+                            "classes never trained on, so the lists must be disjoint (give --train_classes alone "
+                            "to test on every class)")
+
+
 def check_model_file(flag: str, path: "str | os.PathLike") -> None:
     """``path`` must exist and hold Keras weights (``.keras``, ``.weights.h5``, ``.h5``), from its first bytes.
 

@@ -126,7 +126,9 @@ class TrainConfig:
             SemembedError: e.g. ``--epochs must be a positive integer, got 0``.
         """
         from semembed.errors import SemembedError
-        from semembed.validation import check_distinct_outputs, check_int, check_number
+        from semembed.validation import (
+            check_disjoint_classes, check_distinct_outputs, check_int, check_number, integer_class_list,
+        )
 
         check_int("--epochs", self.epochs, 1, optional=True,
                   note="" if self.schedule.name == "cosine" else " (leave it out for the schedule's default)")
@@ -163,6 +165,10 @@ class TrainConfig:
         check_number("--xbm_weight", m.xbm_weight, 0)
         check_number("--embedding_weight", m.embedding_weight, 0)
         check_number("--proxy_lr_multiplier", m.proxy_lr_multiplier, 0, optional=True)
+        if self.train_classes and self.test_classes:  # integer ids: checked before the dataset is read
+            train, test = integer_class_list(self.train_classes), integer_class_list(self.test_classes)
+            if train is not None and test is not None:
+                check_disjoint_classes(self.train_classes, self.test_classes, sorted(set(train) & set(test)))
         self.schedule.check()
         if self.epochs is None:
             from semembed.training.schedules import default_epochs

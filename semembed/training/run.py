@@ -90,6 +90,20 @@ def check_class_overlap(embedding: str, dataset_name: str, data_root, ds, sizes:
               f"{embedding}, their images are left out: {_few(dropped, 10)}", file=sys.stderr)
 
 
+def warn_untrained_classes(ds, class_ids: list) -> None:
+    """Warn naming the classes with test images but no training image: a classifier cannot learn them, yet
+    they count in the accuracy and the balanced accuracy (an image folder with a test-only class)."""
+    trained = np.zeros(ds.num_classes, bool)
+    trained[np.unique(ds.train_labels)] = True
+    tested = np.zeros(ds.num_classes, bool)
+    tested[np.unique(ds.test_labels)] = True
+    missing = [c for c, t, s in zip(class_ids, trained, tested) if s and not t]
+    if missing:
+        print(f"warning: dataset {ds.name}: {len(missing)} of its {ds.num_classes} classes have test images but no "
+              f"training image, so they cannot be learned; they count in the accuracy and the balanced accuracy: "
+              f"{_few(missing, 10)}", file=sys.stderr)
+
+
 def resolve_dataset(config: TrainConfig) -> tuple[str, str | None]:
     if config.dataset.lower() == "default":
         from semembed.data import default_dataset
@@ -136,6 +150,8 @@ def train(config: TrainConfig) -> TrainResult:
         ds = restrict_classes(ds, config.train_classes, config.test_classes, pool=config.zero_shot_images == "all")
         rows = [inner.class_indices[c] for c in ds.classes]  # class-embedding rows in the new label order
         targets, class_ids = targets[rows], [class_ids[r] for r in rows]
+    if config.embedding == "onehot" and task_cls.name not in ("metric", "avsl"):  # (files: check_class_overlap)
+        warn_untrained_classes(ds, class_ids)
     class_similarity = _class_similarity(config, class_ids)  # --hierarchy: checked before training
     replicas = strategy.num_replicas_in_sync
     if config.batch_size % replicas:
