@@ -111,3 +111,23 @@ def test_a_label_file_as_features_names_the_accepted_formats(files):
     assert "labels.json is a JSON or text file starting '[3, 4, 5]', not a feature file; expected a .npy array, " \
            "an .npz with an array 'feat' or 'features'" in r.stderr, r.stderr
     assert "pickle {'feat': {i: vector}}" in r.stderr and "not a readable pickle" not in r.stderr
+
+
+@pytest.mark.parametrize("name", ["b.txt", "b.json", "b"])
+def test_class_embedding_under_a_misleading_name_is_refused(files, name):
+    r = _run("compute_class_embedding", "--hierarchy", files / "tree.txt", "--out", files / name)
+    assert r.returncode == 2 and f"error: --out {files / name}: a class embedding is written as the reference's " \
+                                 "pickle (.pickle or .pkl) or as .npz" in r.stderr, r.stderr
+    assert not (files / name).exists()
+
+
+def test_class_embedding_extensions_that_are_accepted(files):
+    from semembed.class_embeddings import ClassEmbedding, load_class_embedding, save_class_embedding
+    from semembed.errors import SemembedError
+
+    for name in ("a.pickle", "a.PKL", "a.npz"):
+        r = _run("compute_class_embedding", "--hierarchy", files / "tree.txt", "--out", files / name)
+        assert r.returncode == 0, r.stderr
+        assert load_class_embedding(files / name).ind2label == [3, 4, 5]
+    with pytest.raises(SemembedError, match="a class embedding is written as"):
+        save_class_embedding(ClassEmbedding(np.eye(2), [0, 1]), files / "x.txt")
