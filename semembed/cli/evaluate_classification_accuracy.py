@@ -124,7 +124,7 @@ def _model_scores(args, i, classes):
         emb = load_class_embedding(centroids)
         return nearest_centroid_scores(test_x, emb.embedding), list(emb.ind2label), \
             _to_indices(np.asarray(ds.classes, dtype=object)[test_y].tolist(), list(emb.ind2label), "test labels"), False
-    aug = max(1, args.augmentation_epochs)
+    aug = args.augmentation_epochs
     parts = [extract(ds.train_dataset(args.batch_size, epoch=e, seed=0, augment=aug > 1, shuffle=False)) for e in range(aug)]
     train_x = np.concatenate([p[0] for p in parts])
     train_y = np.concatenate([p[1] for p in parts])
@@ -155,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     from semembed.evaluation.report import format_table, write_json, write_metrics_csv
     from semembed.io import check_overwrite
     from semembed.taxonomy import ClassPairs, load_hierarchy
-    from semembed.validation import check_distinct_outputs
+    from semembed.validation import check_distinct_outputs, check_int, check_number
 
     n_sources = sum(len(x or []) for x in (args.predictions, args.features, args.model))
     if not n_sources:
@@ -166,6 +166,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.architecture is not None:
         check_architecture(args.architecture)
     check_sizes(args.target_size, args.crop_size)
+    check_int("--batch_size", args.batch_size, 1)
+    check_int("--augmentation_epochs", args.augmentation_epochs, 1)
+    check_int("--embedding_dim", args.embedding_dim, 1, optional=True)
+    check_number("--C", args.C, 0, low_open=True)
     for path in args.model or []:  # a class embedding or a feature dump given as --model: said at once
         from semembed.io.sniff import WEIGHT_FORMATS, describe_file, looks_like_weights
 
@@ -178,6 +182,8 @@ def main(argv: list[str] | None = None) -> int:
     model_only = {"--architecture": args.architecture, "--layer": args.layer, "--prob_features": args.prob_features,
                   "--embedding_dim": args.embedding_dim}
     unused = {flag: "without --model" for flag, value in model_only.items() if value is not None and not n_model}
+    if was_given(args, "batch_size") and not n_model:
+        unused["--batch_size"] = "without --model (it is the batch size of the feature extraction)"
     if args.train_labels and not args.train_features and not n_model:
         unused["--train_labels"] = "without --train_features"
     svm = _svm_sources(args)

@@ -56,6 +56,9 @@ def config_from_args(args: argparse.Namespace):
     from semembed.training.config import TrainConfig
     from semembed.training.schedules import ScheduleConfig
 
+    from semembed.validation import check_number
+
+    check_number("--margin", args.margin, 0)
     for flag in ("init_epochs", "ft_epochs"):
         if getattr(args, flag) < 0:
             raise SemembedError(f"--{flag} must be >= 0, got {getattr(args, flag)}")

@@ -42,6 +42,9 @@ def config_from_args(args: argparse.Namespace):
         raise SemembedError(f"--tau must be > 0, got {args.tau}")
     if not 0.0 <= args.beta <= 1.0:
         raise SemembedError(f"--beta must be in [0, 1], got {args.beta}")
+    from semembed.validation import check_number
+
+    check_number("--alpha", args.alpha, 0, 1, low_open=True, note=" (a cap on a probability)")
     options = {"embed_dim": args.embed_dim, "tau": args.tau, "alpha": args.alpha, "beta": args.beta}
     return TrainConfig(**config_kwargs(args), task="label_embedding", task_options=options)
 

@@ -116,6 +116,8 @@ def test_misspelt_and_abbreviated_flags_are_unknown(inputs):
      "--C is not used when no SVM is trained"),
     ("evaluate_classification_accuracy", ["--predictions", "p.npy", "--augmentation_epochs", "3"],
      "--augmentation_epochs is not used without an SVM on --model outputs"),
+    ("evaluate_classification_accuracy", ["--predictions", "p.npy", "--batch_size", "8"],
+     "--batch_size is not used without --model"),
     ("compute_class_embedding", ["--out", "e.npz", "--num_dim", "2"], "--num_dim is not used by --method unitsphere"),
     ("compute_class_embedding", ["--out", "e.npz", "--method", "spheres", "--solver", "dense"],
      "--solver dense is used by --method approx_sim only"),

@@ -97,6 +97,8 @@ def test_learn_metric_keeps_its_own_schedule_defaults_and_refuses_typed_foreign_
     ("learn_labelembedding", ["--clr_min_lr", "0.001"], "--clr_min_lr is used by --lr_schedule CLR only"),
     ("learn_metric", ["--max_steps_per_epoch", "0"], "--max_steps_per_epoch must be a positive integer, got 0"),
     ("learn_devise", ["--embedding", EMB, "--val_batch_size", "-1"], "--val_batch_size must be a positive integer"),
+    ("learn_devise", ["--embedding", EMB, "--margin", "-0.1"], "--margin must be a number >= 0, got -0.1"),
+    ("learn_labelembedding", ["--alpha", "0"], "--alpha must be a number in (0, 1], got 0.0"),
     ("learn_simnet", ["--model_dump", "OUT", "--epochs", "0"], "--epochs must be a positive integer, got 0"),
     ("learn_simnet", ["--model_dump", "OUT", "--lr_interval", "0"], "--lr_interval must be a positive integer, got 0"),
     ("learn_simnet", ["--model_dump", "OUT", "--clipgrad", "-1"], "--clipgrad must be a number >= 0"),
@@ -146,3 +148,22 @@ def test_python_api_gets_the_same_errors(tmp_path):
     with pytest.raises(SemembedError, match="--lr_schedule cosine needs --epochs"):
         TrainConfig(schedule=ScheduleConfig(name="cosine")).check_values()
     TrainConfig(schedule=ScheduleConfig(name="cosine", cosine_max_lr=0.05), epochs=3).check_values()  # fine
+
+
+@pytest.mark.parametrize("program,args,message", [
+    ("evaluate_retrieval", ["--feat", "F", "--recall_k", "0"], "--recall_k must be a positive integer, got 0"),
+    ("evaluate_retrieval", ["--feat", "F", "--block_elements", "0"], "--block_elements must be a positive integer, got 0"),
+    ("evaluate_classification_accuracy", ["--features", "F", "--C", "0"], "--C must be a number > 0, got 0.0"),
+    ("evaluate_classification_accuracy", ["--features", "F", "--augmentation_epochs", "0"],
+     "--augmentation_epochs must be a positive integer, got 0"),  # was silently read as 1
+])
+def test_evaluation_programs_refuse_bad_numbers(tmp_path, program, args, message):
+    import json
+
+    import numpy as np
+
+    (tmp_path / "tree.txt").write_text("0 1\n0 2\n1 3\n1 4\n2 5\n")
+    (tmp_path / "labels.json").write_text(json.dumps([3, 4, 5, 3, 4, 5]))
+    np.save(tmp_path / "f.npy", np.zeros((6, 3)))
+    args = [str(tmp_path / "f.npy") if a == "F" else a for a in args]
+    _refused(_run(program, "--hierarchy", tmp_path / "tree.txt", "--labels", tmp_path / "labels.json", *args), message)
