@@ -16,11 +16,13 @@ from semembed.errors import SemembedError
 
 
 def _int_text(minimum: int) -> str:
-    return "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
+    return "a positive integer" if minimum == 1 else f">= {minimum}"
 
 
 def check_int(flag: str, value, minimum: int = 1, *, optional: bool = False, note: str = "") -> None:
     """``value`` must be an integer >= ``minimum`` (or None when ``optional``).
+
+    Messages: "--epochs must be a positive integer, got 0", "--gpus must be >= 0, got -1".
 
     ``note`` is appended to the message (e.g. "; leave it out for the schedule's default").
     """
@@ -32,10 +34,16 @@ def check_int(flag: str, value, minimum: int = 1, *, optional: bool = False, not
 
 def check_number(flag: str, value, low: float | None = None, high: float | None = None, *,
                  low_open: bool = False, high_open: bool = False, optional: bool = False, note: str = "") -> None:
-    """``value`` must be a finite number in the range given by ``low``/``high`` (open ends with ``*_open``)."""
+    """``value`` must be a finite number in the range given by ``low``/``high`` (open ends with ``*_open``).
+
+    Messages: "--momentum must be in [0, 1), got 1.5", "--sgd_lr must be > 0, got 0.0",
+    "--weight_decay must be finite and >= 0, got nan".
+    """
     if value is None and optional:
         return
-    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+    number = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    finite = number and math.isfinite(value)
+    ok = finite
     if ok and low is not None:
         ok = value > low if low_open else value >= low
     if ok and high is not None:
@@ -49,8 +57,10 @@ def check_number(flag: str, value, low: float | None = None, high: float | None 
     elif high is not None:
         text = f"{'<' if high_open else '<='} {high:g}"
     else:
-        text = "finite"
-    raise SemembedError(f"{flag} must be a number {text}, got {value!r}{note}")
+        text = ""
+    if not finite:
+        text = f"a finite number{' ' + text if text else ''}" if not number else f"finite{' and ' + text if text else ''}"
+    raise SemembedError(f"{flag} must be {text}, got {value!r}{note}")
 
 
 def integer_class_list(text: str) -> list[int] | None:

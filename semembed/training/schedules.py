@@ -44,7 +44,7 @@ class ScheduleConfig:
         (:func:`unused_schedule_fields` there).
 
         Raises:
-            SemembedError: naming the flag (``--sgdr_max_lr must be a number > 0, got 0``, or
+            SemembedError: naming the flag (``--sgdr_max_lr must be > 0, got 0.0``, or
                 ``--cosine_max_lr is used by --lr_schedule cosine only; ...``).
         """
         from semembed.validation import check_int, check_number
