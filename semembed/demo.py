@@ -78,11 +78,34 @@ class DemoConfig:
     overwrite: bool = False
     progress: bool = True
 
+    def check(self) -> None:
+        """Refuse bad numbers and an unknown architecture before anything is computed or written.
+
+        ``None`` takes the recipe's value; 0 or a negative number is an error (``max_steps_per_epoch``:
+        0 means whole epochs, as documented).
+
+        Raises:
+            SemembedError: naming the flag, e.g. ``--epochs must be a positive integer, got 0``.
+        """
+        from semembed.cli._checks import check_architecture
+        from semembed.validation import check_int, check_number
+
+        recipe = " (leave it out for the dataset's recipe)"
+        check_int("--epochs", self.epochs, 1, optional=True, note=recipe)
+        check_int("--batch_size", self.batch_size, 1, optional=True, note=recipe)
+        check_number("--lr", self.lr, 0, low_open=True, optional=True, note=recipe)
+        check_int("--max_steps_per_epoch", self.max_steps_per_epoch, 0, optional=True,
+                  note=" (0 or leaving it out: whole epochs)")
+        check_int("--seed", self.seed, 0)
+        check_architecture(self.architecture)
+
     def recipe(self, dataset: str) -> Recipe:
+        """The dataset's :data:`RECIPES` entry with the given (not None) fields put in."""
         base = RECIPES[dataset]
+        pick = lambda value, default: default if value is None else value  # noqa: E731
         steps = base.max_steps_per_epoch if self.max_steps_per_epoch is None else (self.max_steps_per_epoch or None)
-        return Recipe(epochs=self.epochs or base.epochs, batch_size=self.batch_size or base.batch_size,
-                      lr=self.lr or base.lr, max_steps_per_epoch=steps)
+        return Recipe(epochs=pick(self.epochs, base.epochs), batch_size=pick(self.batch_size, base.batch_size),
+                      lr=pick(self.lr, base.lr), max_steps_per_epoch=steps)
 
 
 def taxonomy_for(dataset: str) -> Path:
@@ -91,6 +114,7 @@ def taxonomy_for(dataset: str) -> Path:
 
 def run_demo(config: DemoConfig) -> dict:
     """Run the whole comparison; returns ``{model label: {metric: value}}``."""
+    config.check()  # numbers and the architecture: before the embedding is computed or anything written
     from semembed.class_embeddings import compute_class_embedding, save_class_embedding
     from semembed.data.registry import choose_default_dataset
     from semembed.io import check_overwrite

@@ -2,7 +2,7 @@
 
 Two formats, chosen by file extension:
 
-* ``.pickle``/``.pkl`` (anything but ``.npz``): the reference's pickle of
+* ``.pickle``/``.pkl`` (read: anything but ``.npz``): the reference's pickle of
   ``{'embedding': n x d array, 'ind2label': [ids], 'label2ind': {id: row}}``;
   read with a restricted unpickler (old NumPy-1 files included).
 * ``.npz``: arrays ``embedding`` and ``ind2label``; no pickle involved.
@@ -51,8 +51,29 @@ def _is_npz(path: str | os.PathLike) -> bool:
     return os.fspath(path).lower().endswith(".npz")
 
 
+#: the names a class embedding is written under (reading accepts any name: pickle unless ``.npz``)
+SAVE_EXTENSIONS = (".pickle", ".pkl", ".npz")
+
+
+def check_embedding_path(path: str | os.PathLike, flag: str = "--out") -> None:
+    """Refuse to write a class embedding under a name whose extension misdescribes it (``b.txt``).
+
+    Raises:
+        SemembedError: naming ``flag`` and the accepted extensions.
+    """
+    name = os.fspath(path)
+    if not name.lower().endswith(SAVE_EXTENSIONS):
+        raise SemembedError(f"{flag} {name}: a class embedding is written as the reference's pickle (.pickle or "
+                            ".pkl) or as .npz (arrays embedding, ind2label); give a name with one of these extensions")
+
+
 def save_class_embedding(emb: ClassEmbedding, path: str | os.PathLike, overwrite: bool = False) -> None:
-    """Write ``emb`` atomically (pickle, or ``.npz`` by extension); refuse to replace a file unless ``overwrite``."""
+    """Write ``emb`` atomically (pickle, or ``.npz`` by extension); refuse to replace a file unless ``overwrite``.
+
+    Raises:
+        SemembedError: an extension other than ``.pickle``, ``.pkl``, ``.npz``; an existing file without ``overwrite``.
+    """
+    check_embedding_path(path, "path")
     labels = [lbl.item() if isinstance(lbl, np.generic) else lbl for lbl in emb.ind2label]
     with atomic_path(path, overwrite=overwrite) as tmp:
         if _is_npz(path):

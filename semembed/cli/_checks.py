@@ -28,24 +28,30 @@ def check_architecture(name: str, flag: str = "--architecture") -> None:
                             "(Plain, CIFAR-ResNet and PyramidNet also with -selu)")
 
 
-def positive_int(text: str) -> int:
-    """argparse type of ``--target_size`` / ``--crop_size``: a positive number of pixels."""
+def positive_int(text: str, unit: str = "") -> int:
+    """argparse type of a count (``search --k``): a positive integer; ``unit`` is named in the message."""
+    unit = f" ({unit})" if unit else ""
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer (pixels), got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"expected a positive integer{unit}, got {text!r}") from None
     if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive integer (pixels), got {value}")
+        raise argparse.ArgumentTypeError(f"must be a positive integer{unit}, got {value}")
     return value
+
+
+def pixels(text: str) -> int:
+    """argparse type of ``--target_size`` / ``--crop_size``: a positive number of pixels."""
+    return positive_int(text, "pixels")
 
 
 def add_size_flags(group, what: str = "the images") -> None:
     """``--target_size`` and ``--crop_size`` (file datasets; defaults: the dataset's, as the reference)."""
-    group.add_argument("--target_size", type=positive_int, default=None, metavar="N",
+    group.add_argument("--target_size", type=pixels, default=None, metavar="N",
                        help=f"Resize the shorter side of {what} to N px before cropping (file datasets such as "
                        "ImageFolder, NAB, CUB, ILSVRC; default: the dataset's, 256 or 512 with -large). A default "
                        "random zoom range scales with it.")
-    group.add_argument("--crop_size", type=positive_int, default=None, metavar="N",
+    group.add_argument("--crop_size", type=pixels, default=None, metavar="N",
                        help="Crop N x N px from the resized images: the network's input size (file datasets; "
                        "default: the dataset's, 224 or 448). In-memory datasets (CIFAR, Fashion-MNIST, digits) "
                        "accept only their native size.")

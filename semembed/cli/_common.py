@@ -18,7 +18,8 @@ class DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
 
     def _get_help_string(self, action: argparse.Action) -> str:
         text = action.help or ""
-        if "default" in text.lower() or any(action.default is x for x in (None, False, argparse.SUPPRESS)):
+        if "default" in text.lower() or any(action.default is x for x in (None, False, argparse.SUPPRESS)) \
+                or action.default in ([], ()):
             return text
         return super()._get_help_string(action)
 
@@ -44,7 +45,28 @@ def parse_args(parser: argparse.ArgumentParser, argv: list[str] | None) -> argpa
             close = difflib.get_close_matches(word.split("=", 1)[0], flags, n=1) if word.startswith("-") else []
             words.append(f"{word} (did you mean {close[0]}?)" if close else word)
         parser.error("unrecognized arguments: " + " ".join(words))
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    args._given = given_dests(parser, sys.argv[1:] if argv is None else argv)
+    return args
+
+
+def given_dests(parser: argparse.ArgumentParser, argv: list[str]) -> frozenset[str]:
+    """The ``dest`` of every option typed in ``argv`` (``--flag value`` or ``--flag=value``; flags are never
+    abbreviated here), whatever its value: ``--cosine_max_lr 0.1`` is given even though 0.1 is the default."""
+    dests = set()
+    for token in argv:
+        if token == "--":
+            break
+        if token.startswith("-"):
+            action = parser._option_string_actions.get(token.split("=", 1)[0])
+            if action is not None:
+                dests.add(action.dest)
+    return frozenset(dests)
+
+
+def was_given(args: argparse.Namespace, dest: str) -> bool:
+    """Whether the flag of ``dest`` was typed (recorded by :func:`parse_args`; False for other namespaces)."""
+    return dest in getattr(args, "_given", ())
 
 
 def str2bool(value: str) -> bool:

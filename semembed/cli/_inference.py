@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from semembed.cli._checks import positive_int
+from semembed.cli._checks import pixels
 
 
 def add_model_flags(p: argparse.ArgumentParser, required: bool = True) -> None:
@@ -22,8 +22,8 @@ def add_model_flags(p: argparse.ArgumentParser, required: bool = True) -> None:
     g.add_argument("--layer", default=None, help="Name or index of the layer whose output are the features "
                    "(default: the embedding; for a plain classifier the input of 'prob').")
     g.add_argument("--embedding_dim", type=int, default=None, help="Embedding size of rebuilt .h5 networks (default: read from the file).")
-    g.add_argument("--crop_size", type=positive_int, default=None, metavar="N", help="Override the stored network input size (N x N).")
-    g.add_argument("--target_size", type=positive_int, default=None, metavar="N", help="Override the stored shorter side images are resized to before the centre crop.")
+    g.add_argument("--crop_size", type=pixels, default=None, metavar="N", help="Override the stored network input size (N x N).")
+    g.add_argument("--target_size", type=pixels, default=None, metavar="N", help="Override the stored shorter side images are resized to before the centre crop.")
     g.add_argument("--batch_size", type=int, default=DEFAULT_BATCH_SIZE, help="Images per batch.")
 
 
@@ -36,6 +36,16 @@ def add_image_flags(g, what: str = "Images") -> None:
 
 
 def load_model_from_args(args):
+    """The ``--model`` for inference; a file that is no model (a class embedding, a feature dump) is refused
+    from its first bytes, before TensorFlow is imported."""
+    import os
+
+    from semembed.errors import SemembedError
+    from semembed.io.sniff import WEIGHT_FORMATS, describe_file, looks_like_weights
+
+    if os.path.isfile(args.model) and not looks_like_weights(args.model):
+        raise SemembedError(f"--model {args.model} is {describe_file(args.model)}, not a model file; "
+                            f"expected {WEIGHT_FORMATS}")
     from semembed.inference.model import load_inference_model
 
     return load_inference_model(args.model, architecture=args.architecture, preprocessing=args.preprocessing,

@@ -19,7 +19,8 @@ SCHEDULES = ["SGDR", "SGD", "CLR", "ResNet-Schedule", "cosine"]
 def add_data_flags(g, class_list: bool = False) -> None:
     g.add_argument("--dataset", default="default",
                    help="Dataset name (CIFAR-100, NAB, CUB, ILSVRC, iNat, Fashion-MNIST, ImageFolder, ...; see README). "
-                   "'default' is the embedded demo dataset (Fashion-MNIST when installed, else scikit-learn's digits).")
+                   "Default: 'default', the embedded demo dataset (Fashion-MNIST when installed, else scikit-learn's "
+                   "digits).")
     g.add_argument("--data_root", default=None, help="Root directory of the dataset (default: the dataset's standard location).")
     if class_list:
         g.add_argument("--class_list", default=None,
@@ -114,17 +115,10 @@ def add_output_flags(p, features: str = "test-set embeddings") -> None:
 def config_kwargs(args: argparse.Namespace) -> dict:
     """TrainConfig arguments of the shared flags; cheap flags (names, sizes) are checked here, before any data is read."""
     from semembed.errors import SemembedError
-    from semembed.training.schedules import ScheduleConfig
 
     check_architecture(args.architecture)
     check_sizes(args.target_size, args.crop_size)
-    schedule = ScheduleConfig(
-        name=args.lr_schedule, sgdr_base_len=args.sgdr_base_len, sgdr_mul=args.sgdr_mul, sgdr_max_lr=args.sgdr_max_lr,
-        sgdr_min_lr=args.sgdr_min_lr, sgd_lr=args.sgd_lr, sgd_patience=args.sgd_patience, sgd_min_lr=args.sgd_min_lr,
-        sgd_schedule=args.sgd_schedule, clr_min_lr=args.clr_min_lr, clr_max_lr=args.clr_max_lr,
-        clr_step_len=args.clr_step_len, max_decay=args.max_decay, cosine_max_lr=args.cosine_max_lr,
-        cosine_min_lr=args.cosine_min_lr,
-    ) if hasattr(args, "sgdr_base_len") else None
+    schedule = schedule_config(args) if hasattr(args, "sgdr_base_len") else None
     best_path = None
     if args.snapshot_best:
         if not args.snapshot:
@@ -156,8 +150,26 @@ def config_kwargs(args: argparse.Namespace) -> dict:
     return kw
 
 
+def schedule_config(args: argparse.Namespace):
+    """The ``ScheduleConfig`` of ``--lr_schedule`` from the flags it reads; a typed flag it would ignore
+    (``--cosine_max_lr`` with SGDR, ``--sgd_patience`` with ``--sgd_schedule``) is an error naming both."""
+    import dataclasses
+
+    from semembed.cli._common import was_given
+    from semembed.errors import SemembedError
+    from semembed.training.schedules import ScheduleConfig, unused_schedule_fields
+
+    unused = unused_schedule_fields(args.lr_schedule, args.sgd_schedule)
+    for name, why in unused.items():
+        if was_given(args, name):
+            raise SemembedError(f"--{name} {why}")
+    fields = [f.name for f in dataclasses.fields(ScheduleConfig) if f.name not in unused and f.name != "name"]
+    return ScheduleConfig(name=args.lr_schedule, **{f: getattr(args, f) for f in fields})
+
+
 def run_training(config) -> int:
     """``train(config)`` with the exit statuses of the training programs (3: NaN loss, 2: bad data)."""
+    config.check_flags_used()  # bad numbers and ignored flags: before TensorFlow is imported or data read
     from semembed.training.run import train
     from semembed.training.trainer import NaNLossError
 

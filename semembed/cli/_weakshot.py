@@ -34,10 +34,9 @@ def graph_task_options(args: argparse.Namespace) -> dict:
         if given:
             raise SemembedError(f"{', '.join(given)} need --graph_simnet (the SimNet giving the graph)")
         return {}
-    import os
+    from semembed.validation import check_model_file
 
-    if not os.path.isfile(args.graph_simnet):
-        raise SemembedError(f"--graph_simnet {args.graph_simnet}: no such file")
+    check_model_file("--graph_simnet", args.graph_simnet)
     if extra["graph_weight"] is not None and extra["graph_weight"] < 0:
         raise SemembedError(f"--graph_weight must be >= 0, got {extra['graph_weight']}")
     return {"task_options": {"graph_simnet": args.graph_simnet, **{k: v for k, v in extra.items() if v is not None}}}

@@ -41,8 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--out", required=True,
-        help="Output file: the reference pickle (embedding, ind2label, label2ind),\n"
-        "or an .npz with arrays embedding and ind2label when the name ends in .npz.",
+        help="Output file: the reference pickle (embedding, ind2label, label2ind) when the\n"
+        "name ends in .pickle or .pkl, an .npz with arrays embedding and ind2label when it\n"
+        "ends in .npz; other extensions are refused.",
     )
     p.add_argument("--method", default="unitsphere", choices=["unitsphere", "approx_sim", "spheres", "mds"], help=METHOD_HELP)
     p.add_argument("--num_dim", type=int, default=None, help="Number of dimensions for approx_sim and mds.")
@@ -60,9 +61,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(build_parser(), argv)
     from semembed.class_embeddings import compute_class_embedding, save_class_embedding
+    from semembed.class_embeddings.store import check_embedding_path
     from semembed.io import check_overwrite
     from semembed.taxonomy import load_hierarchy
 
+    check_embedding_path(args.out)
     check_overwrite(args.out, args.overwrite)
     hierarchy = load_hierarchy(args.hierarchy, is_a=args.is_a, str_ids=args.str_ids)
     classes = hierarchy.classes_from_file(args.class_list) if args.class_list else None

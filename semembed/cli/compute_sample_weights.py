@@ -10,14 +10,14 @@ from __future__ import annotations
 import argparse
 import os
 
-from semembed.cli._common import parse_args, reports_errors
+from semembed.cli._common import DefaultsFormatter, parse_args, reports_errors
 from semembed.cli._checks import add_size_flags
 from semembed.weakshot.config import WEIGHT_DEFAULTS as D
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="compute_sample_weights", allow_abbrev=False,
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+                                formatter_class=DefaultsFormatter,
                                 description="Sample weights of web images from a SimNet's similarities within each "
                                 "class (SimTrans, WEAKSHOT.md 2.3): mean similarity to the class's other images, "
                                 "normalised to mean 1 per class.")
@@ -49,6 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     from semembed.cli._checks import check_sizes
     from semembed.errors import SemembedError
     from semembed.io import check_overwrite
+    from semembed.validation import check_distinct_outputs, check_model_file
 
     check_sizes(args.target_size, args.crop_size)
     if not 0 < args.fraction <= 1:
@@ -56,9 +57,9 @@ def main(argv: list[str] | None = None) -> int:
     for flag in ("max_pairs", "batch_size", "num_show"):
         if getattr(args, flag) < 1:
             raise SemembedError(f"--{flag} must be >= 1, got {getattr(args, flag)}")
-    if not os.path.isfile(args.simnet):
-        raise SemembedError(f"--simnet {args.simnet}: no such file")
     png_dir = args.png_dir or os.path.splitext(args.out)[0] + "_png"
+    check_distinct_outputs({"--out": args.out, "--png_dir": png_dir})
+    check_model_file("--simnet", args.simnet)
     check_overwrite(args.out, args.overwrite)
 
     from semembed.data import get_dataset

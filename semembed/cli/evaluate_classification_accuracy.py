@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from semembed.cli._checks import add_size_flags, check_architecture, check_sizes
-from semembed.cli._common import parse_args, reports_errors, str2bool
+from semembed.cli._common import parse_args, reports_errors, str2bool, was_given
 
 METRICS = [
     "Accuracy", "Top-5 Accuracy", "Avg. Accuracy", "Hierarchical Accuracy",
@@ -123,12 +124,22 @@ def _model_scores(args, i, classes):
         emb = load_class_embedding(centroids)
         return nearest_centroid_scores(test_x, emb.embedding), list(emb.ind2label), \
             _to_indices(np.asarray(ds.classes, dtype=object)[test_y].tolist(), list(emb.ind2label), "test labels"), False
-    aug = max(1, args.augmentation_epochs)
+    aug = args.augmentation_epochs
     parts = [extract(ds.train_dataset(args.batch_size, epoch=e, seed=0, augment=aug > 1, shuffle=False)) for e in range(aug)]
     train_x = np.concatenate([p[0] for p in parts])
     train_y = np.concatenate([p[1] for p in parts])
     scores = svm_scores(train_x, train_y, test_x, ds.num_classes, C=args.C, normalize=nth(args.norm, i, False))
     return scores, ds.classes, test_y, False
+
+
+def _svm_sources(args: argparse.Namespace) -> int:
+    """How many evaluated sources are classified by a linear SVM (a --features or --model output without
+    --centroids, and for --model without --prob_features yes)."""
+    from semembed.evaluation._cli import nth
+
+    n = sum(1 for i in range(len(args.features or [])) if not nth(args.centroids, i, ""))
+    return n + sum(1 for i in range(len(args.model or []))
+                   if not nth(args.centroids, i, "") and not nth(args.prob_features, i, False))
 
 
 @reports_errors
@@ -144,6 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     from semembed.evaluation.report import format_table, write_json, write_metrics_csv
     from semembed.io import check_overwrite
     from semembed.taxonomy import ClassPairs, load_hierarchy
+    from semembed.validation import check_distinct_outputs, check_int, check_number
 
     n_sources = sum(len(x or []) for x in (args.predictions, args.features, args.model))
     if not n_sources:
@@ -154,6 +166,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.architecture is not None:
         check_architecture(args.architecture)
     check_sizes(args.target_size, args.crop_size)
+    check_int("--batch_size", args.batch_size, 1)
+    check_int("--augmentation_epochs", args.augmentation_epochs, 1)
+    check_int("--embedding_dim", args.embedding_dim, 1, optional=True)
+    check_number("--C", args.C, 0, low_open=True)
+    for path in args.model or []:  # a class embedding or a feature dump given as --model: said at once
+        from semembed.io.sniff import WEIGHT_FORMATS, describe_file, looks_like_weights
+
+        if os.path.isfile(path) and not looks_like_weights(path):
+            raise SemembedError(f"--model {path} is {describe_file(path)}, not a model file; expected {WEIGHT_FORMATS}")
     if (args.target_size or args.crop_size) and not args.model:
         raise SemembedError("--target_size/--crop_size set how --model reads the --dataset images; "
                             "with --predictions/--features no image is read")
@@ -161,14 +182,27 @@ def main(argv: list[str] | None = None) -> int:
     model_only = {"--architecture": args.architecture, "--layer": args.layer, "--prob_features": args.prob_features,
                   "--embedding_dim": args.embedding_dim}
     unused = {flag: "without --model" for flag, value in model_only.items() if value is not None and not n_model}
+    if was_given(args, "batch_size") and not n_model:
+        unused["--batch_size"] = "without --model (it is the batch size of the feature extraction)"
     if args.train_labels and not args.train_features and not n_model:
         unused["--train_labels"] = "without --train_features"
+    svm = _svm_sources(args)
+    no_svm = ("when no SVM is trained (--predictions are scores already; --features and --model outputs with "
+              "--centroids or --prob_features yes are not fed to an SVM)")
+    if was_given(args, "C") and not svm:
+        unused["--C"] = no_svm
+    if args.norm and not svm:
+        unused["--norm"] = no_svm
+    if was_given(args, "augmentation_epochs") and not (n_model and svm):
+        unused["--augmentation_epochs"] = ("without an SVM on --model outputs (it sets how often --model reads the "
+                                           "training images)")
     check_used(args, {"--label": (args.label, n_sources, "evaluated source(s)"),
                       "--centroids": (args.centroids, n_feat or n_model, "--features/--model file(s)"),
                       "--norm": (args.norm, n_feat or n_model, "--features/--model file(s)"),
                       "--train_features": (args.train_features, n_feat, "--features file(s)"),
                       "--layer": (args.layer, n_model, "--model file(s)"),
                       "--prob_features": (args.prob_features, n_model, "--model file(s)")}, unused)
+    check_distinct_outputs({"--json": args.json, "--csv": args.csv})
     for out in (args.json, args.csv):
         if out:
             check_overwrite(out, args.overwrite)

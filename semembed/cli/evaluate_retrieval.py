@@ -69,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     from semembed.evaluation.report import format_table, hp_curve, plot_hierarchical_precision, write_hp_csv, write_json
     from semembed.io import atomic_path, check_overwrite
     from semembed.taxonomy import load_hierarchy
+    from semembed.validation import check_distinct_outputs, check_int
 
     split = args.query_feat or args.db_feat
     if split and not (args.query_feat and args.db_feat):
@@ -89,10 +90,14 @@ def main(argv: list[str] | None = None) -> int:
     if split and args.labels:
         raise SemembedError("--labels is not used with --query_feat/--db_feat; give --query_labels and --db_labels")
     given_prec_type, args.prec_type = args.prec_type, args.prec_type or "LCS_HEIGHT"
+    for k in args.recall_k or []:
+        check_int("--recall_k", k, 1)
+    check_int("--block_elements", args.block_elements, 1, optional=True)
     if args.plot_max < 0:
         raise SemembedError(f"--plot_max must be >= 0, got {args.plot_max}")
     if args.clip_ahp is not None and args.clip_ahp < 1:
         raise SemembedError(f"--clip_ahp must be a positive number of images, got {args.clip_ahp}")
+    check_distinct_outputs({"--csv": args.csv, "--json": args.json, "--plot": args.plot, "--per_query": args.per_query})
     for out in (args.csv, args.json, args.plot, args.per_query):
         if out:
             check_overwrite(out, args.overwrite)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import argparse
 
-from semembed.cli._common import parse_args, reports_errors
+from semembed.cli._common import DefaultsFormatter, parse_args, reports_errors
 from semembed.cli._training import (
     add_data_flags, add_output_flags, add_schedule_flags, add_training_flags, config_kwargs, run_training,
 )
@@ -22,7 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     d = TrainConfig()
     p = argparse.ArgumentParser(prog="learn_classifier", allow_abbrev=False,
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+                                formatter_class=DefaultsFormatter,
                                 description="Learn an image classifier (softmax baseline) with the training core.")
     g = p.add_argument_group("Data parameters")
     add_data_flags(g, class_list=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 
-from semembed.cli._common import parse_args, reports_errors
+from semembed.cli._common import DefaultsFormatter, parse_args, reports_errors
 from semembed.cli._training import add_data_flags, add_output_flags, add_training_flags, config_kwargs, run_training
 
 def build_parser() -> argparse.ArgumentParser:
@@ -18,7 +18,7 @@ def build_parser() -> argparse.ArgumentParser:
     d = TrainConfig()
     DEFAULTS = METHOD_DEFAULTS["devise"]
     p = argparse.ArgumentParser(prog="learn_devise", allow_abbrev=False,
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+                                formatter_class=DefaultsFormatter,
                                 description="Learn to map images onto class embeddings with DeViSE's hinge rank loss.")
     g = p.add_argument_group("Data parameters")
     add_data_flags(g)
@@ -56,6 +56,9 @@ def config_from_args(args: argparse.Namespace):
     from semembed.training.config import TrainConfig
     from semembed.training.schedules import ScheduleConfig
 
+    from semembed.validation import check_number
+
+    check_number("--margin", args.margin, 0)
     for flag in ("init_epochs", "ft_epochs"):
         if getattr(args, flag) < 0:
             raise SemembedError(f"--{flag} must be >= 0, got {getattr(args, flag)}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from semembed.cli._common import parse_args, reports_errors
+from semembed.cli._common import DefaultsFormatter, parse_args, reports_errors
 from semembed.cli._training import (
     add_data_flags, add_output_flags, add_schedule_flags, add_training_flags, config_kwargs, run_training,
 )
@@ -16,7 +16,7 @@ def build_parser() -> argparse.ArgumentParser:
     d = TrainConfig()
     m = METHOD_DEFAULTS["label_embedding"]
     p = argparse.ArgumentParser(prog="learn_labelembedding", allow_abbrev=False,
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+                                formatter_class=DefaultsFormatter,
                                 description="Train a label embedding network (Sun et al.).")
     g = p.add_argument_group("Data parameters")
     add_data_flags(g, class_list=True)
@@ -42,6 +42,9 @@ def config_from_args(args: argparse.Namespace):
         raise SemembedError(f"--tau must be > 0, got {args.tau}")
     if not 0.0 <= args.beta <= 1.0:
         raise SemembedError(f"--beta must be in [0, 1], got {args.beta}")
+    from semembed.validation import check_number
+
+    check_number("--alpha", args.alpha, 0, 1, low_open=True, note=" (a cap on a probability)")
     options = {"embed_dim": args.embed_dim, "tau": args.tau, "alpha": args.alpha, "beta": args.beta}
     return TrainConfig(**config_kwargs(args), task="label_embedding", task_options=options)
 

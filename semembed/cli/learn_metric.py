@@ -80,6 +80,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(optimizer=d["optimizer"], lr_schedule=d["lr_schedule"], sgd_lr=d["sgd_lr"],
                    sgd_min_lr=d["sgd_min_lr"], epochs=d["epochs"], embedding_dim=d["embedding_dim"])
+    for action in p._actions:  # learn_image_embeddings' help states defaults that are not learn_metric's
+        if action.dest == "epochs":
+            action.help = "Number of epochs."
+        elif action.dest == "batch_size":
+            action.help = (f"Global batch size (default: --classes_per_batch x --images_per_class = "
+                           f"{d['classes_per_batch'] * d['images_per_class']}; given alone: uniform sampling)."
+                           "%(default).0s")
     g = p.add_argument_group("Metric learning")
     g.add_argument("--loss", default=d["loss"], choices=LOSSES, help="Metric loss (METRIC_LEARNING.md).")
     g.add_argument("--miner", default=None, choices=MINERS,

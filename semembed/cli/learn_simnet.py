@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import argparse
 
-from semembed.cli._common import parse_args, reports_errors
+from semembed.cli._common import DefaultsFormatter, parse_args, reports_errors
 from semembed.cli._training import add_data_flags
 from semembed.weakshot.config import SIMNET_DEFAULTS as D
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="learn_simnet", allow_abbrev=False,
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+                                formatter_class=DefaultsFormatter,
                                 description="Learn SimNet: P(same class) of image pairs, from clean base classes "
                                 "(SimTrans, WEAKSHOT.md 2.2). The model is written to --model_dump.")
     g = p.add_argument_group("Data parameters")
@@ -88,6 +88,8 @@ def config_from_args(args: argparse.Namespace):
                             web_classes_per_batch=args.web_classes_per_batch,
                             discriminator_lr_multiplier=args.discriminator_lr_multiplier,
                             init_classifier=args.init_classifier)
+    config.check_values()  # before TensorFlow is imported or any data read
+    options.check()
     return config, options
 
 

@@ -45,6 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     from semembed.errors import SemembedError
     from semembed.inference.index import ExactIndex, load_index
     from semembed.io import atomic_write_text, check_overwrite
+    from semembed.validation import check_distinct_outputs
 
     if bool(args.images) == bool(args.query_feat):
         raise SemembedError("give query --images or --query_feat, one of them")
@@ -54,6 +55,7 @@ def main(argv: list[str] | None = None) -> int:
         raise SemembedError("--model/--preprocessing embed --images; they are not used with --query_feat")
     if not args.out.lower().endswith(".csv"):
         raise SemembedError(f"--out {args.out}: use a name ending in .csv")
+    check_distinct_outputs({"--out": args.out, "--grid": args.grid})
     for out in (args.out, args.grid):
         if out:
             check_overwrite(out, args.overwrite)

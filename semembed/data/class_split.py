@@ -3,11 +3,12 @@
 :func:`restrict_classes` keeps the training images of the training classes and
 the test images of the test classes.  Labels are renumbered: the training
 classes become 0..n_train−1 (in the order given; proxies and class-balanced
-sampling need contiguous labels), the test classes follow (a class in both
-lists keeps one label).  Images are read through the wrapped dataset, so its
+sampling need contiguous labels), the test classes follow (with one list alone,
+a class on both sides keeps one label).  Images are read through the wrapped dataset, so its
 normalisation and augmentation are unchanged.
 
-``pool=True`` takes every image of a class from both splits instead (the
+Both lists given must be disjoint (an error names the shared classes); one list alone keeps the other
+split's images of every class.  ``pool=True`` takes every image of a class from both splits instead (the
 CUB-200-2011 and Cars196 zero-shot protocol: ``--dataset CUB --train_classes 1-100
 --test_classes 101-200 --zero_shot_images all``).
 
@@ -25,6 +26,7 @@ import tensorflow as tf
 
 from semembed.data.base import ImageDataset
 from semembed.errors import SemembedError
+from semembed.validation import check_disjoint_classes
 
 
 def parse_class_list(text: str, known: Sequence[Any], flag: str) -> list[Any]:
@@ -128,6 +130,9 @@ def restrict_classes(ds: ImageDataset, train_classes: str | None, test_classes: 
                      pool: bool = False) -> ImageDataset:
     """``ds`` split by class (``--train_classes`` / ``--test_classes``; either alone: the other split unchanged).
 
+    Raises:
+        SemembedError: an unknown or repeated class, or both lists given and sharing a class.
+
     ``pool`` (``--zero_shot_images all``): each side takes every image of its classes from both splits.
     """
     if not train_classes and not test_classes:
@@ -139,4 +144,6 @@ def restrict_classes(ds: ImageDataset, train_classes: str | None, test_classes: 
     if pool and set(train) & set(test):
         raise SemembedError("--zero_shot_images all needs disjoint --train_classes and --test_classes "
                             "(a class in both would put the same images in training and test)")
+    if train_classes and test_classes:
+        check_disjoint_classes(train_classes, test_classes, [c for c in test if c in set(train)])
     return ClassSplitDataset(ds, train, test, pool=pool)

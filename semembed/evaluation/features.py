@@ -27,7 +27,13 @@ import numpy as np
 
 from semembed.errors import SemembedError
 from semembed.io import load_pickle, read_text
+from semembed.io.sniff import describe_file
 from semembed.taxonomy import Hierarchy
+
+
+#: the feature files every reader accepts, for its messages
+FEATURE_FORMATS = ("a .npy array, an .npz with an array 'feat' or 'features' (as --feature_dump and 'semembed "
+                   "embed' write) or the reference's pickle {'feat': {i: vector}}")
 
 
 @dataclass
@@ -83,7 +89,11 @@ def load_features(path: str | os.PathLike) -> FeatureFile:
                     out.labels = z["labels"]
                     out.classes = z["classes"] if "classes" in z.files else None
         else:
-            data = load_pickle(path)
+            try:
+                data = load_pickle(path)
+            except SemembedError:
+                raise SemembedError(f"{path} is {describe_file(path)}, not a feature file; expected {FEATURE_FORMATS}") \
+                    from None
             if isinstance(data, dict) and "feat" in data:
                 data = data["feat"]
             if isinstance(data, dict):
@@ -97,7 +107,8 @@ def load_features(path: str | os.PathLike) -> FeatureFile:
     except (OSError, ValueError, EOFError) as exc:
         if isinstance(exc, SemembedError):
             raise
-        raise SemembedError(f"{path}: cannot read features ({exc})") from None
+        raise SemembedError(f"{path} is {describe_file(path)}: cannot read features ({exc}); expected "
+                            f"{FEATURE_FORMATS}") from None
     if out.features.ndim != 2:
         raise SemembedError(f"{path}: features must be 2-D (images x dimensions), got shape {out.features.shape}")
     if not np.issubdtype(out.features.dtype, np.number):

@@ -123,6 +123,10 @@ def load_inference_model(
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise SemembedError(f"model file not found: {path}")
+    from semembed.io.sniff import WEIGHT_FORMATS, describe_file, looks_like_weights
+
+    if not looks_like_weights(path):
+        raise SemembedError(f"{path} is {describe_file(path)}, not a model file; expected {WEIGHT_FORMATS}")
     meta = read_metadata(path)
     if isinstance(preprocessing, str):
         prep = Preprocessing.parse(preprocessing)

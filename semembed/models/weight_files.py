@@ -17,6 +17,7 @@ import h5py
 import numpy as np
 
 from semembed.errors import SemembedError
+from semembed.io.sniff import WEIGHT_FORMATS, describe_file, looks_like_weights
 
 
 @dataclass
@@ -113,10 +114,10 @@ def read_weight_file(path: str | os.PathLike) -> list[FileLayer]:
     path = os.fspath(path)
     if not os.path.exists(path):
         raise SemembedError(f"weight file not found: {path}")
+    if not looks_like_weights(path):
+        raise SemembedError(f"{path} is {describe_file(path)}, not a weight file; expected {WEIGHT_FORMATS}")
     if zipfile.is_zipfile(path):
         with zipfile.ZipFile(path) as archive:
-            if "model.weights.h5" not in archive.namelist():
-                raise SemembedError(f"{path}: .keras archive without model.weights.h5")
             return _read_h5(io.BytesIO(archive.read("model.weights.h5")), path)
     try:
         return _read_h5(path, path)

@@ -116,15 +116,105 @@ class TrainConfig:
     max_steps_per_epoch: int | None = None  # cap (quick experiments and tests)
     overwrite: bool = False
 
+    def check_values(self) -> None:
+        """Refuse numbers out of range and outputs that clash, naming the flag, before anything is read.
+
+        ``None`` is the default wherever a setting is optional (``epochs``: the schedule's); 0 or a
+        negative number is an error, never read as "the default".
+
+        Raises:
+            SemembedError: e.g. ``--epochs must be a positive integer, got 0``.
+        """
+        from semembed.errors import SemembedError
+        from semembed.validation import (
+            check_disjoint_classes, check_distinct_outputs, check_int, check_number, integer_class_list,
+        )
+
+        check_int("--epochs", self.epochs, 1, optional=True,
+                  note="" if self.schedule.name == "cosine" else " (leave it out for the schedule's default)")
+        check_int("--initial_epoch", self.initial_epoch, 0)
+        check_int("--batch_size", self.batch_size, 1)
+        check_int("--val_batch_size", self.val_batch_size, 1, optional=True,
+                  note=" (leave it out to use --batch_size)")
+        check_int("--max_steps_per_epoch", self.max_steps_per_epoch, 1, optional=True,
+                  note=" (leave it out for whole epochs)")
+        check_int("--target_size", self.target_size, 1, optional=True)
+        check_int("--crop_size", self.crop_size, 1, optional=True)
+        check_int("--finetune_init", self.finetune_init, 0)
+        check_int("--warmup_epochs", self.warmup_epochs, 0)
+        check_int("--precise_bn_batches", self.precise_bn_batches, 0)
+        check_int("--gpus", self.gpus, 0, note=" (0: all visible GPUs)")
+        check_int("--cpu_replicas", self.cpu_replicas, 0, note=" (0: no logical CPU devices)")
+        check_int("--read_workers", self.read_workers, 0)
+        check_int("--queue_size", self.queue_size, 0)
+        check_int("--seed", self.seed, 0)
+        check_int("--m_per_class", self.m_per_class, 0, note=" (0: uniform batches)")
+        check_int("--embedding_dim", self.embedding_dim, 1)
+        for k in self.top_k_acc:
+            check_int("--top_k_acc", k, 1)
+        check_number("--clipgrad", self.clipgrad, 0, note=" (0: no clipping)")
+        check_number("--momentum", self.momentum, 0, 1, high_open=True)
+        check_number("--weight_decay", self.weight_decay, 0)
+        check_number("--cls_weight", self.cls_weight, 0)
+        check_number("--cls_lr_multiplier", self.cls_lr_multiplier, 0)
+        check_number("--label_smoothing", self.label_smoothing, 0, 1, high_open=True)
+        check_number("warmup_lr", self.warmup_lr, 0, low_open=True, optional=True)
+        m = self.metric
+        check_int("--xbm_size", m.xbm_size, 0)
+        check_int("--xbm_start", m.xbm_start, 0)
+        check_number("--xbm_weight", m.xbm_weight, 0)
+        check_number("--embedding_weight", m.embedding_weight, 0)
+        check_number("--proxy_lr_multiplier", m.proxy_lr_multiplier, 0, optional=True)
+        if self.train_classes and self.test_classes:  # integer ids: checked before the dataset is read
+            train, test = integer_class_list(self.train_classes), integer_class_list(self.test_classes)
+            if train is not None and test is not None:
+                check_disjoint_classes(self.train_classes, self.test_classes, sorted(set(train) & set(test)))
+        self.schedule.check()
+        if self.epochs is None:
+            from semembed.training.schedules import default_epochs
+
+            default_epochs(self.schedule)  # cosine has none: an error naming --epochs
+        if self.initial_epoch and self.epochs is not None and self.initial_epoch >= self.epochs:
+            raise SemembedError(f"--initial_epoch {self.initial_epoch} leaves none of the {self.epochs} epochs "
+                                "(--epochs) to train")
+        best = self.snapshot_best_path if self.snapshot_best else None
+        check_distinct_outputs({"--model_dump": self.model_dump, "--weight_dump": self.weight_dump,
+                                "--feature_dump": self.feature_dump, "--snapshot": self.snapshot,
+                                "--snapshot_best (<snapshot>.best.keras)": best, "--log_dir": self.log_dir})
+
+    def check_files(self) -> None:
+        """``--finetune`` and an existing ``--snapshot`` must be files of the right kind (from their first bytes).
+
+        Raises:
+            SemembedError: saying what the file is and what was expected (e.g. a class-embedding ``.npz``
+                given as ``--finetune``).
+        """
+        import os
+
+        from semembed.errors import SemembedError
+        from semembed.io.sniff import WEIGHT_FORMATS, describe_file, is_snapshot_file, looks_like_weights
+
+        if self.finetune:
+            if not os.path.isfile(self.finetune):
+                raise SemembedError(f"--finetune {self.finetune}: no such file")
+            if not looks_like_weights(self.finetune):
+                raise SemembedError(f"--finetune {self.finetune} is {describe_file(self.finetune)}, not a weight "
+                                    f"file; expected {WEIGHT_FORMATS}, loaded by layer name")
+        snap = self.snapshot
+        if snap and os.path.exists(snap) and not is_snapshot_file(snap) and not looks_like_weights(snap):
+            raise SemembedError(f"--snapshot {snap} is {describe_file(snap)}: neither a semembed snapshot (an .npz "
+                                "with a 'meta' array, written after every epoch of a training run and resumed "
+                                f"exactly) nor a weight file to resume from at --initial_epoch ({WEIGHT_FORMATS}); "
+                                "name a new file to start a run")
+
     def check_flags_used(self) -> None:
-        """Refuse a flag the chosen task or optimizer would ignore (given = differs from the default)."""
+        """Refuse bad values (:meth:`check_values`), unusable input files (:meth:`check_files`) and a flag the
+        chosen task or optimizer would ignore (given = differs from the default)."""
         from semembed.errors import SemembedError
 
+        self.check_values()
+        self.check_files()
         default = TrainConfig()
-        if self.precise_bn_batches < 0:
-            raise SemembedError(f"--precise_bn_batches must be >= 0, got {self.precise_bn_batches}")
-        if self.warmup_epochs < 0:
-            raise SemembedError(f"--warmup_epochs must be >= 0, got {self.warmup_epochs}")
         if self.warmup_epochs and self.finetune:
             raise SemembedError("--warmup_epochs is the warm-up of a run from scratch; with --finetune use "
                                 "--finetune_init")

@@ -90,6 +90,20 @@ def check_class_overlap(embedding: str, dataset_name: str, data_root, ds, sizes:
               f"{embedding}, their images are left out: {_few(dropped, 10)}", file=sys.stderr)
 
 
+def warn_untrained_classes(ds, class_ids: list) -> None:
+    """Warn naming the classes with test images but no training image: a classifier cannot learn them, yet
+    they count in the accuracy and the balanced accuracy (an image folder with a test-only class)."""
+    trained = np.zeros(ds.num_classes, bool)
+    trained[np.unique(ds.train_labels)] = True
+    tested = np.zeros(ds.num_classes, bool)
+    tested[np.unique(ds.test_labels)] = True
+    missing = [c for c, t, s in zip(class_ids, trained, tested) if s and not t]
+    if missing:
+        print(f"warning: dataset {ds.name}: {len(missing)} of its {ds.num_classes} classes have test images but no "
+              f"training image, so they cannot be learned; they count in the accuracy and the balanced accuracy: "
+              f"{_few(missing, 10)}", file=sys.stderr)
+
+
 def resolve_dataset(config: TrainConfig) -> tuple[str, str | None]:
     if config.dataset.lower() == "default":
         from semembed.data import default_dataset
@@ -100,10 +114,10 @@ def resolve_dataset(config: TrainConfig) -> tuple[str, str | None]:
 
 def train(config: TrainConfig) -> TrainResult:
     """Run a training as configured (see :class:`TrainConfig`)."""
+    config.check_flags_used()  # values, clashing outputs, ignored flags
     for path in (config.model_dump, config.weight_dump, config.feature_dump):
         if path:
             check_overwrite(path, config.overwrite)
-    config.check_flags_used()
     if config.cls_weight < 0:
         raise SemembedError(f"--cls_weight must be >= 0, got {config.cls_weight}")
     if config.snapshot_best and not config.snapshot_best_path:
@@ -136,6 +150,8 @@ def train(config: TrainConfig) -> TrainResult:
         ds = restrict_classes(ds, config.train_classes, config.test_classes, pool=config.zero_shot_images == "all")
         rows = [inner.class_indices[c] for c in ds.classes]  # class-embedding rows in the new label order
         targets, class_ids = targets[rows], [class_ids[r] for r in rows]
+    if config.embedding == "onehot" and task_cls.name not in ("metric", "avsl"):  # (files: check_class_overlap)
+        warn_untrained_classes(ds, class_ids)
     class_similarity = _class_similarity(config, class_ids)  # --hierarchy: checked before training
     replicas = strategy.num_replicas_in_sync
     if config.batch_size % replicas:
@@ -163,7 +179,7 @@ def train(config: TrainConfig) -> TrainResult:
         print(sw.summary())
     if config.max_steps_per_epoch:
         steps = min(steps, config.max_steps_per_epoch)
-    epochs = config.epochs or default_epochs(config.schedule)
+    epochs = default_epochs(config.schedule) if config.epochs is None else config.epochs
     schedule_steps = max(ds.num_train // config.batch_size, 1)  # the reference's decay denominator
     if config.schedule.name == "cosine":
         schedule_steps = steps  # per step over the steps this run really takes
@@ -174,7 +190,7 @@ def train(config: TrainConfig) -> TrainResult:
 
     task = with_graph_regularization(task, config)  # --graph_simnet
     metadata = model_metadata(config, ds, class_ids)
-    val_bs = config.val_batch_size or config.batch_size
+    val_bs = config.batch_size if config.val_batch_size is None else config.val_batch_size
 
     def train_data(epoch: int, ctx: tf.distribute.InputContext):
         return ds.train_dataset(per_replica, epoch=epoch, seed=config.seed, input_context=ctx, drop_remainder=drop,
@@ -197,10 +213,13 @@ def train(config: TrainConfig) -> TrainResult:
 
         report = load_weights_by_name(trainer.model, config.finetune, skip_mismatch=True)
         if not report["loaded"]:
+            model_layers = [l.name for l in trainer.model.layers if l.weights]
+            mismatched = f"; e.g. {report['mismatched'][0]}" if report["mismatched"] else ""
             raise SemembedError(
-                f"--finetune {config.finetune}: no layer of the file matches the model by name and shape "
-                f"({len(report['skipped'])} model layers skipped); the model's weighted layers are e.g. "
-                + ", ".join(l.name for l in trainer.model.layers if l.weights)[:300])
+                f"--finetune {config.finetune}: no layer of the file matches the model by name and shape"
+                f"{mismatched}. The file's weighted layers: {_few(report['skipped'], 8) or 'none'}; the model's "
+                f"({config.architecture}): {_few(model_layers, 8)}. Fine-tune weights of the same architecture "
+                "(e.g. another run's --weight_dump / --model_dump)")
         print(f"Loaded {len(report['loaded'])} layers from {config.finetune} ({len(report['skipped'])} skipped)")
     warm_epochs = config.finetune_init if config.finetune else config.warmup_epochs
     warming_up = trainer.state.phase == "warmup" if resumed else warm_epochs > 0

@@ -37,6 +37,80 @@ class ScheduleConfig:
     cosine_max_lr: float = 0.1  # ours (not the reference's): per-step cosine decay over the whole run
     cosine_min_lr: float = 0.0
 
+    def check(self) -> None:
+        """Refuse a rate, length or patience out of range, and a setting the chosen schedule would ignore.
+
+        "Given" means "differs from the default" here; the command line knows which flags were typed
+        (:func:`unused_schedule_fields` there).
+
+        Raises:
+            SemembedError: naming the flag (``--sgdr_max_lr must be > 0, got 0.0``, or
+                ``--cosine_max_lr is used by --lr_schedule cosine only; ...``).
+        """
+        from semembed.validation import check_int, check_number
+
+        if self.name not in SCHEDULES:
+            raise SemembedError(f"unknown --lr_schedule {self.name!r}; expected one of {', '.join(SCHEDULES)}")
+        default = ScheduleConfig(name=self.name)
+        for name, why in unused_schedule_fields(self.name, self.sgd_schedule).items():
+            if getattr(self, name) != getattr(default, name):
+                raise SemembedError(f"--{name} {why}")
+        check_number("--max_decay", self.max_decay, 0, 1,
+                     note=" (the final rate as a fraction of the scheduled one; 0: no decay)")
+        if self.name == "SGDR":
+            check_int("--sgdr_base_len", self.sgdr_base_len, 1)
+            check_int("--sgdr_mul", self.sgdr_mul, 1)
+            _check_range("sgdr", self.sgdr_min_lr, self.sgdr_max_lr)
+        elif self.name == "SGD":
+            if self.sgd_schedule:
+                steps, epochs = parse_sgd_schedule(self.sgd_schedule)
+                for epoch, lr in steps:
+                    check_number(f"--sgd_schedule {self.sgd_schedule!r}: the rate of epoch {epoch}", lr, 0, low_open=True)
+                check_int(f"--sgd_schedule {self.sgd_schedule!r}: the number of epochs", epochs, 1)
+            else:
+                check_number("--sgd_lr", self.sgd_lr, 0, low_open=True)
+                check_int("--sgd_patience", self.sgd_patience, 0)
+                check_number("--sgd_min_lr", self.sgd_min_lr, 0)
+        elif self.name == "CLR":
+            check_int("--clr_step_len", self.clr_step_len, 1)
+            _check_range("clr", self.clr_min_lr, self.clr_max_lr)
+        elif self.name == "cosine":
+            _check_range("cosine", self.cosine_min_lr, self.cosine_max_lr)
+
+
+def _check_range(prefix: str, min_lr: float, max_lr: float) -> None:
+    from semembed.validation import check_number
+
+    check_number(f"--{prefix}_max_lr", max_lr, 0, low_open=True)
+    check_number(f"--{prefix}_min_lr", min_lr, 0)
+    if min_lr > max_lr:
+        raise SemembedError(f"--{prefix}_min_lr {min_lr:g} is above --{prefix}_max_lr {max_lr:g}")
+
+
+#: the settings each schedule reads (``max_decay`` applies to every schedule)
+SCHEDULE_FIELDS: dict[str, tuple[str, ...]] = {
+    "SGDR": ("sgdr_base_len", "sgdr_mul", "sgdr_max_lr", "sgdr_min_lr"),
+    "SGD": ("sgd_lr", "sgd_patience", "sgd_min_lr", "sgd_schedule"),
+    "CLR": ("clr_min_lr", "clr_max_lr", "clr_step_len"),
+    "ResNet-Schedule": (),
+    "cosine": ("cosine_max_lr", "cosine_min_lr"),
+}
+#: SGD's plateau settings, which an explicit --sgd_schedule replaces
+_PLATEAU_FIELDS = ("sgd_lr", "sgd_patience", "sgd_min_lr")
+
+
+def unused_schedule_fields(name: str, sgd_schedule: str | None = None) -> dict[str, str]:
+    """``{setting: why it is not used}`` for the schedule ``name`` (with or without an explicit ``sgd_schedule``)."""
+    unused = {}
+    for owner, fields in SCHEDULE_FIELDS.items():
+        if owner != name:
+            unused.update({f: f"is used by --lr_schedule {owner} only; this run uses --lr_schedule {name}, "
+                           "which would ignore it" for f in fields})
+    if name == "SGD" and sgd_schedule:
+        unused.update({f: "is used by the plateau reduction of --lr_schedule SGD only; --sgd_schedule gives the "
+                       "rates of this run" for f in _PLATEAU_FIELDS})
+    return unused
+
 
 def sgdr_lr(epoch: int, base_len: int = 12, mul: int = 2, max_lr: float = 0.1, min_lr: float = 1e-6) -> float:
     """SGDR: epoch 0 of a cycle uses max_lr, epoch i ≥ 1 uses min + ½(max−min)(1 + cos(π(i+1)/T))."""

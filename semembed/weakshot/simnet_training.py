@@ -22,6 +22,7 @@ import numpy as np
 from semembed.errors import SemembedError
 from semembed.io import check_overwrite
 from semembed.training.config import TrainConfig
+from semembed.validation import check_int, check_model_file, check_number
 from semembed.weakshot.config import SIMNET_DEFAULTS
 
 
@@ -39,6 +40,21 @@ class SimNetOptions:
     eval_classes: int = SIMNET_DEFAULTS["eval_classes"]
     eval_per_class: int = SIMNET_DEFAULTS["eval_per_class"]
 
+    def check(self) -> float:
+        """Refuse values out of range (naming the flag); returns the adversarial weight beta in use."""
+        beta = self.beta
+        if beta is None:
+            beta = SIMNET_DEFAULTS["beta"] if self.web_root else 0.0
+        elif not self.web_root and beta != 0:
+            raise SemembedError(f"--beta {beta}: the adversarial loss needs the novel web images (--web_root)")
+        check_number("--beta", beta, 0)
+        for name in ("classes_per_batch", "web_classes_per_batch", "eval_batches", "eval_classes", "eval_per_class"):
+            check_int(f"--{name}", getattr(self, name), 1)
+        check_number("--discriminator_lr_multiplier", self.discriminator_lr_multiplier, 0)
+        if self.init_classifier:
+            check_model_file("--init_classifier", self.init_classifier)
+        return beta
+
 
 @dataclass
 class SimNetResult:
@@ -49,8 +65,9 @@ class SimNetResult:
 
 def step_schedule(lr: float, interval: int, epochs: int) -> str:
     """The reference's lr₀·0.5^⌊epoch/interval⌋ as an ``--sgd_schedule`` text ("1:lr,26:lr/2,...,epochs")."""
-    if lr <= 0 or interval < 1 or epochs < 1:
-        raise SemembedError(f"--lr {lr}, --lr_interval {interval}, --epochs {epochs}: all must be positive")
+    check_number("--lr", lr, 0, low_open=True)
+    check_int("--lr_interval", interval, 1)
+    check_int("--epochs", epochs, 1)
     parts = [f"{e * interval + 1}:{lr * 0.5 ** e!r}" for e in range(math.ceil(epochs / interval))]
     return ",".join(parts + [str(epochs)])
 
@@ -74,18 +91,10 @@ def pair_f1(trainer, dataset, options: SimNetOptions, seed: int) -> dict:
 
 def train_simnet(config: TrainConfig, options: SimNetOptions) -> SimNetResult:
     """Train SimNet as configured; writes ``config.model_dump`` (the SimNet, ``.keras``)."""
+    config.check_values()
     if config.model_dump:
         check_overwrite(config.model_dump, config.overwrite)
-    beta = options.beta
-    if beta is None:
-        beta = SIMNET_DEFAULTS["beta"] if options.web_root else 0.0
-    elif not options.web_root and beta != 0:
-        raise SemembedError(f"--beta {beta}: the adversarial loss needs the novel web images (--web_root)")
-    if beta < 0:
-        raise SemembedError(f"--beta must be >= 0, got {beta}")
-    for name in ("classes_per_batch", "web_classes_per_batch", "eval_batches", "eval_classes", "eval_per_class"):
-        if getattr(options, name) < 1:
-            raise SemembedError(f"--{name} must be >= 1, got {getattr(options, name)}")
+    beta = options.check()
 
     from semembed.training.strategy import is_chief, make_strategy
 
@@ -124,7 +133,7 @@ def train_simnet(config: TrainConfig, options: SimNetOptions) -> SimNetResult:
         steps = min(steps, web_sampler.num_batches(web.num_train))
     if config.max_steps_per_epoch:
         steps = min(steps, config.max_steps_per_epoch)
-    epochs = config.epochs or SIMNET_DEFAULTS["epochs"]
+    epochs = SIMNET_DEFAULTS["epochs"] if config.epochs is None else config.epochs
     schedule = LearningRateSchedule(config.schedule, steps, epochs)
     task = SimNetTask(config.architecture, ds.image_shape, web=web is not None, beta=beta,
                       discriminator_lr_multiplier=options.discriminator_lr_multiplier)

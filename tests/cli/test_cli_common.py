@@ -110,6 +110,14 @@ def test_misspelt_and_abbreviated_flags_are_unknown(inputs):
      "2 --label values but only 1 evaluated source"),
     ("evaluate_classification_accuracy", ["--predictions", "p.npy", "--architecture", "resnet-110-wfc"],
      "--architecture is not used without --model"),
+    ("evaluate_classification_accuracy", ["--predictions", "p.npy", "--C", "0.5"],
+     "--C is not used when no SVM is trained"),
+    ("evaluate_classification_accuracy", ["--predictions", "p.npy", "--C", "0.1"],  # the default, typed
+     "--C is not used when no SVM is trained"),
+    ("evaluate_classification_accuracy", ["--predictions", "p.npy", "--augmentation_epochs", "3"],
+     "--augmentation_epochs is not used without an SVM on --model outputs"),
+    ("evaluate_classification_accuracy", ["--predictions", "p.npy", "--batch_size", "8"],
+     "--batch_size is not used without --model"),
     ("compute_class_embedding", ["--out", "e.npz", "--num_dim", "2"], "--num_dim is not used by --method unitsphere"),
     ("compute_class_embedding", ["--out", "e.npz", "--method", "spheres", "--solver", "dense"],
      "--solver dense is used by --method approx_sim only"),
@@ -138,15 +146,30 @@ def test_approx_sim_with_as_many_dimensions_as_classes_works(inputs):
         assert z["embedding"].shape == (3, 3)
 
 
-@pytest.mark.parametrize("name", ["compute_class_embedding", "evaluate_retrieval", "evaluate_classification_accuracy",
-                                  "demo", "learn_image_embeddings", "learn_metric"])
-def test_help_states_each_default_once(name):
+def _help_blocks(name: str) -> list[str]:
     r = subprocess.run([sys.executable, "-m", "semembed", name, "--help"], capture_output=True, text=True,
                        env=script_env(), cwd=REPO, timeout=120)
     assert r.returncode == 0, r.stderr
-    assert "(default: None)" not in r.stdout and "(default: False)" not in r.stdout
-    for block in re.split(r"\n  (?=-)", r.stdout):
-        text = " ".join(block.split())
+    return [" ".join(block.split()) for block in re.split(r"\n  (?=-)", r.stdout)]
+
+
+def _all_programs() -> list[str]:
+    from semembed.cli import COMMANDS
+
+    return list(COMMANDS)
+
+
+@pytest.mark.parametrize("name", _all_programs())
+def test_help_states_each_default_once(name):
+    for text in _help_blocks(name):
+        for meaningless in ("(default: None)", "(default: False)", "(default: default)", "(default: [])"):
+            assert meaningless not in text, text
         auto = re.search(r"\(default: [^()]*\)$", text)  # the formatter's suffix
         if auto:  # then the help itself must not name a default too
             assert "default" not in text[: auto.start()].lower(), text
+
+
+def test_learn_metric_help_states_its_own_defaults():
+    blocks = {t.split()[0]: t for t in _help_blocks("learn_metric") if t.startswith("--")}
+    assert blocks["--epochs"].endswith("(default: 60)") and "SGDR 372" not in blocks["--epochs"]
+    assert "= 80" in blocks["--batch_size"] and "100" not in blocks["--batch_size"]

@@ -160,8 +160,12 @@ def test_mismatches_are_listed_and_nothing_is_assigned(tmp_path, keras2_h5):
 
 def test_not_a_weight_file(tmp_path):
     (tmp_path / "x.h5").write_bytes(b"not hdf5")
-    with pytest.raises(SemembedError, match="cannot read as HDF5"):
+    with pytest.raises(SemembedError, match="x.h5 is a text file starting 'not hdf5', not a weight file; expected"):
         read_weight_file(tmp_path / "x.h5")
+    np.savez(tmp_path / "emb.npz", embedding=np.eye(2), ind2label=np.arange(2))  # a class embedding is a zip too
+    with pytest.raises(SemembedError, match=r"emb.npz is a NumPy .npz archive with the arrays embedding, ind2label "
+                       r"\(a class embedding, as compute_class_embedding writes\), not a weight file"):
+        read_weight_file(tmp_path / "emb.npz")
     with h5py.File(tmp_path / "empty.h5", "w") as f:
         f.create_group("something")
     with pytest.raises(SemembedError, match="not a Keras weight file"):

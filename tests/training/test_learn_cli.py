@@ -202,9 +202,13 @@ def test_finetune_that_loads_nothing_is_an_error(tmp_path):
 
     with h5py.File(tmp_path / "other.h5", "w") as f:
         f.attrs["layer_names"] = [b"unrelated"]
-        f.create_group("unrelated").attrs["weight_names"] = []
+        group = f.create_group("unrelated")
+        group.attrs["weight_names"] = [b"unrelated/kernel:0"]
+        group.create_dataset("unrelated/kernel:0", data=np.ones((3, 3), np.float32))
     r = run(*BASE, "--embedding", "onehot", "--epochs", "1", "--finetune", tmp_path / "other.h5")
     assert r.returncode == 2 and "no layer of the file matches" in r.stderr, r.stderr[-2000:]
+    # both sides are named: the file's layers and the model's
+    assert "The file's weighted layers: 'unrelated'; the model's (simple): 'conv1', 'bn1'" in r.stderr, r.stderr[-2000:]
 
 
 def test_embedding_and_dataset_classes_are_checked_up_front(tmp_path):
