@@ -268,3 +268,24 @@ def test_snapshot_best_picks_by_test_recall(tmp_path, folder):
         hits.append(not any(float(x[q] @ x[j]) > best for j in others if y[j] != y[q]))
     assert history[-1]["val_Recall@1"] == pytest.approx(np.mean(hits), abs=1e-6)
     assert "loss" not in r.stdout[r.stdout.index("Final test metrics"):]
+
+
+def test_validation_recall_of_a_query_gallery_split():
+    """In-Shop's per-epoch figure: queries against the gallery (nothing excluded), rows found by split index."""
+    from semembed.training.tasks.metric import MetricLearningTask
+
+    task = MetricLearningTask("simple-tiny", loss="contrastive")
+    rng = np.random.default_rng(0)
+    is_query = np.array([True] * 6 + [False] * 10)
+    labels = np.array([0, 1, 2, 0, 1, 2] + [0, 0, 1, 1, 2, 2, 0, 1, 2, 2])
+    x = rng.normal(size=(16, 4))
+    task.test_is_query = is_query
+    keep = np.delete(np.arange(16), 4)  # one unreadable test image: rows are found by their split index
+    got = task.validation_metrics(x[keep], labels[keep], keep)["Recall@1"]
+    q, g = [i for i in keep if is_query[i]], [i for i in keep if not is_query[i]]
+    u = x / np.linalg.norm(x, axis=1, keepdims=True)
+    hits = []
+    for i in q:
+        best = max(u[i] @ u[j] for j in g if labels[j] == labels[i])
+        hits.append(not any(u[i] @ u[j] > best for j in g if labels[j] != labels[i]))
+    assert got == pytest.approx(np.mean(hits)) and 0 < np.mean(hits) < 1
