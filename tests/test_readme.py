@@ -32,8 +32,10 @@ SKIP = {
     "--data_root /data/tiny": "needs the user's image folder (tests/training/test_sizes_and_early_checks.py runs these flags)",
     "--data_root /data/zs": "needs a zero-shot image folder (tests/training/test_learn_metric_cli.py runs this command line)",
     "explain --model m.keras": "needs an AVSL model trained on a folder (tests/inference/test_explain.py runs explain)",
-    "--loss proxy_anchor --architecture simple-tiny": "trains 60 Fashion-MNIST epochs (bench/metric_learning.py trains these losses)",
-    "--xbm_size 8192 --xbm_start 1000": "trains 60 Fashion-MNIST epochs (bench/metric_learning.py trains these losses)",
+    "--loss proxy_anchor --architecture simple-tiny": "trains 60 Fashion-MNIST epochs (tests/training/"
+        "test_learn_metric_cli.py sets it up as written and trains it for 2 steps)",
+    "--xbm_size 8192 --xbm_start 1000": "trains 60 Fashion-MNIST epochs (tests/training/test_learn_metric_cli.py "
+        "sets it up as written)",
     "TF_CONFIG=": "needs a second machine (tests/training/test_distributed.py runs two workers on localhost)",
     "--labels test_labels.json": "needs the user's feature and label files (tests/evaluation/test_eval_cli.py runs these flags)",
     "from semembed.training import TrainConfig": "trains for 5 full Fashion-MNIST epochs (minutes)",

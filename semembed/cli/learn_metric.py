@@ -65,9 +65,7 @@ MINER_ARGS = {"multi_similarity": ("epsilon",), "pair_margin": ("pos_margin", "n
 
 def build_parser() -> argparse.ArgumentParser:
     from semembed.cli.learn_image_embeddings import build_parser as base_parser
-    from semembed.training.config import LEARN_METRIC_DEFAULTS, MetricConfig
-
-    from semembed.training.config import AVSL_DEFAULTS
+    from semembed.training.config import AVSL_DEFAULTS, LEARN_METRIC_DEFAULTS, METRIC_SNAPSHOT_BEST, MetricConfig
 
     d, m = LEARN_METRIC_DEFAULTS, MetricConfig()
     p = argparse.ArgumentParser(
@@ -79,14 +77,26 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=DefaultsFormatter,
     )
     p.set_defaults(optimizer=d["optimizer"], lr_schedule=d["lr_schedule"], sgd_lr=d["sgd_lr"],
-                   sgd_min_lr=d["sgd_min_lr"], epochs=d["epochs"], embedding_dim=d["embedding_dim"])
-    for action in p._actions:  # learn_image_embeddings' help states defaults that are not learn_metric's
-        if action.dest == "epochs":
-            action.help = "Number of epochs."
-        elif action.dest == "batch_size":
-            action.help = (f"Global batch size (default: --classes_per_batch x --images_per_class = "
-                           f"{d['classes_per_batch'] * d['images_per_class']}; given alone: uniform sampling)."
-                           "%(default).0s")
+                   sgd_min_lr=d["sgd_min_lr"], embedding_dim=d["embedding_dim"])
+    # learn_image_embeddings' flags whose defaults or meaning differ here (replaced, with learn_metric's help)
+    t = p.add_argument_group("Training (learn_metric's defaults)")
+    t.add_argument("--epochs", type=int, default=d["epochs"], help="Number of epochs (Proxy-Anchor's recipe).")
+    t.add_argument("--batch_size", type=int, default=None,
+                   help=f"Global batch size. Default: P x K = {d['classes_per_batch']} x {d['images_per_class']} = "
+                   f"{d['classes_per_batch'] * d['images_per_class']} images (--classes_per_batch, --images_per_class; "
+                   "P lowered to the number of training classes when not given). With --images_per_class K (or "
+                   "--classes_per_batch P) it sets the other factor; alone, batches are drawn uniformly at random.")
+    t.add_argument("--snapshot_best", nargs="?", const="default", default=None, metavar="METRIC",
+                   help=f"Also keep the model of the best epoch in <snapshot>.best.keras (needs --snapshot): by "
+                   f"{', '.join(METRIC_SNAPSHOT_BEST)} (default {d['snapshot_best']}: retrieval on the test images, "
+                   "computed each epoch, as the papers report their best test epoch; loss: the training loss). "
+                   "The metric task reports no test loss. --method avsl: default val_loss.")
+    t.add_argument("--sgd_patience", type=int, default=None,
+                   help="SGD: epochs without improvement before the rate drops x0.1 (floor --sgd_min_lr). learn_metric "
+                   "runs at a constant --sgd_lr unless this is given (no paper's schedule watches a test loss, and "
+                   "the metric task reports none): the plateau then watches the training loss. Step schedules: "
+                   "--sgd_schedule (e.g. Proxy-Anchor's StepLR, MS's multi-step).")
+    t.add_argument("--m_per_class", type=int, default=0, help=argparse.SUPPRESS)  # refused: P x K flags instead
     g = p.add_argument_group("Metric learning")
     g.add_argument("--loss", default=d["loss"], choices=LOSSES, help="Metric loss (METRIC_LEARNING.md).")
     g.add_argument("--miner", default=None, choices=MINERS,
@@ -104,10 +114,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="Triplet-margin miner's selection (default all).")
     g.add_argument("--miner_margin", type=float, default=None, help="Triplet-margin miner's margin (default 0.2).")
     g.add_argument("--classes_per_batch", type=int, default=None, metavar="P",
-                   help=f"Classes per batch (batch = P x K images; default {d['classes_per_batch']}, or --batch_size "
-                   "with uniform sampling when neither P nor K is given and --batch_size is).")
+                   help=f"Classes per batch (batch = P x K images). Default: min({d['classes_per_batch']}, the number "
+                   "of training classes) (lowered to a multiple of the replicas; printed), or --batch_size / K; with "
+                   "--batch_size alone and neither P nor K, batches are drawn uniformly at random.")
     g.add_argument("--images_per_class", type=int, default=None, metavar="K",
-                   help=f"Images per class in a batch (default {d['images_per_class']}).")
+                   help=f"Images per class in a batch (default {d['images_per_class']}, or --batch_size / P).")
     g.add_argument("--proxy_lr_multiplier", type=float, default=None,
                    help="Proxies' learning rate / the base rate (default: 100 for proxy_anchor as its repo, 1 otherwise).")
     g.add_argument("--xbm_size", type=int, default=m.xbm_size, help="Cross-batch memory size (0: none; research-xbm 8192).")
@@ -156,11 +167,22 @@ def build_parser() -> argparse.ArgumentParser:
 def config_from_args(args: argparse.Namespace, argv: list[str] | None):
     from semembed.cli.learn_image_embeddings import config_from_args as base_config
     from semembed.errors import SemembedError
-    from semembed.training.config import LEARN_METRIC_DEFAULTS, MetricConfig
+    from semembed.training.config import LEARN_METRIC_DEFAULTS, METRIC_SNAPSHOT_BEST, MetricConfig
+    from semembed.training.schedules import ScheduleConfig
 
     if args.task != "metric":
         raise SemembedError("learn_metric trains --task metric only (use learn_image_embeddings for other tasks)")
     given = {a.split("=")[0][2:] for a in (argv or []) if a.startswith("--")}
+    if "m_per_class" in given:
+        raise SemembedError("--m_per_class: learn_metric composes its batches with --classes_per_batch P "
+                            "--images_per_class K (P x K images); use --images_per_class instead")
+    if args.snapshot_best == "default":
+        args.snapshot_best = LEARN_METRIC_DEFAULTS["snapshot_best"] if args.method == "metric" else "val_loss"
+    if args.method == "metric" and args.snapshot_best and args.snapshot_best not in METRIC_SNAPSHOT_BEST:
+        raise SemembedError(f"--snapshot_best {args.snapshot_best}: learn_metric reports no test loss (on a zero-shot "
+                            "split the test classes have no proxies; file-order test batches hold one class); choose "
+                            f"one of {', '.join(METRIC_SNAPSHOT_BEST)} (val_*: retrieval on the test images each "
+                            "epoch; loss: the training loss)")
     avsl_given = sorted(given & ({f for f, _, _ in AVSL_FLAGS} | {"feature_dim_list", "use_proxy", "no-use_proxy"}))
     if args.method == "avsl":
         wrong = sorted(given & set(METRIC_ONLY))
@@ -170,7 +192,13 @@ def config_from_args(args: argparse.Namespace, argv: list[str] | None):
     elif avsl_given:
         raise SemembedError(f"--{avsl_given[0]} needs --method avsl")
     args.loss_name, args.loss = args.loss, "inv_corr"  # the base config's --loss is the class-embedding loss
-    config = base_config(args)
+    if args.sgd_patience is None:  # no plateau (a constant rate) unless asked for
+        args.sgd_patience = ScheduleConfig().sgd_patience
+    batches = batch_composition(args, given)
+    args.batch_size, args.m_per_class = batches["batch_size"], batches["m_per_class"]  # what the base flags mean
+    config = dataclasses.replace(base_config(args), **batches)
+    if args.lr_schedule == "SGD" and "sgd_patience" not in given:
+        config.schedule = dataclasses.replace(config.schedule, plateau=False)
     loss_kwargs, miner_kwargs = {}, {}
     miner = args.miner
     for flag, where in LOSS_FLAGS.items():
@@ -191,17 +219,6 @@ def config_from_args(args: argparse.Namespace, argv: list[str] | None):
             miner_kwargs[name] = value
     if miner == "none" and args.loss_name != "multi_similarity":
         miner = None  # no miner is already the default of every other loss
-    given = [f for f in ("classes_per_batch", "images_per_class") if getattr(args, f) is not None]
-    batch_given = argv is not None and any(a == "--batch_size" or a.startswith("--batch_size=") for a in argv)
-    if given or not batch_given:
-        p = args.classes_per_batch or LEARN_METRIC_DEFAULTS["classes_per_batch"]
-        k = args.images_per_class or LEARN_METRIC_DEFAULTS["images_per_class"]
-        if p < 1 or k < 1:
-            raise SemembedError(f"--classes_per_batch and --images_per_class must be >= 1, got {p} and {k}")
-        if batch_given and args.batch_size != p * k:
-            raise SemembedError(f"--batch_size {args.batch_size} contradicts --classes_per_batch {p} x "
-                                f"--images_per_class {k} = {p * k}; give one or the other")
-        config.batch_size, config.m_per_class = p * k, k
     for flag in ("xbm_size", "xbm_start"):
         if getattr(args, flag) < 0:
             raise SemembedError(f"--{flag} must be >= 0, got {getattr(args, flag)}")
@@ -216,6 +233,13 @@ def config_from_args(args: argparse.Namespace, argv: list[str] | None):
         raise SemembedError("--embedding_weight needs --embedding FILE (a class-embedding file)")
     if args.embedding != "onehot" and not args.embedding_weight:
         raise SemembedError("--embedding is used only with --embedding_weight > 0")
+    if args.embedding_weight and "embedding_dim" in given:
+        raise SemembedError(f"--embedding_dim: with --embedding {args.embedding} --embedding_weight the class "
+                            "embedding sets the embedding size (its dimension); leave --embedding_dim out")
+    if args.feature_dump:
+        from semembed.io.formats import check_feature_dump_path
+
+        check_feature_dump_path(args.feature_dump)  # train() checks too; here before TensorFlow is imported
     if (args.is_a or args.str_ids) and not args.hierarchy:
         raise SemembedError(f"--{'is_a' if args.is_a else 'str_ids'} describes --hierarchy, which is not given")
     common = dict(train_classes=args.train_classes, test_classes=args.test_classes,
@@ -232,6 +256,65 @@ def config_from_args(args: argparse.Namespace, argv: list[str] | None):
             options["use_proxy"] = args.use_proxy
         return dataclasses.replace(config, task="avsl", task_options=options, **common)
     return dataclasses.replace(config, task="metric", metric=metric, **common)
+
+
+def _replicas(args: argparse.Namespace) -> tuple[int, str]:
+    """Replicas known from the flags alone (``--cpu_replicas N``, ``--gpus N``; 1 otherwise) and the flag."""
+    if args.cpu_replicas and args.cpu_replicas > 1:
+        return args.cpu_replicas, f"--cpu_replicas {args.cpu_replicas}"
+    if args.gpus and args.gpus > 1:
+        return args.gpus, f"--gpus {args.gpus}"
+    return 1, ""
+
+
+def batch_composition(args: argparse.Namespace, given: set[str]) -> dict:
+    """TrainConfig fields of learn_metric's batches from --classes_per_batch P, --images_per_class K, --batch_size.
+
+    P × K batches (the m-per-class sampler); a factor not given is --batch_size / the other, else its default
+    (K 5; P min(16, training classes), lowered in ``train`` once the classes are known). --batch_size alone:
+    uniform batches.  Errors name the flags as the user gave them.
+    """
+    from semembed.errors import SemembedError
+    from semembed.training.config import LEARN_METRIC_DEFAULTS as d
+
+    p, k, b = args.classes_per_batch, args.images_per_class, args.batch_size
+    for flag, value in (("classes_per_batch", p), ("images_per_class", k)):
+        if value is not None and value < 1:
+            raise SemembedError(f"--{flag} must be >= 1, got {value}")
+    if p is None and k is None and b is not None:
+        return {"batch_size": b, "m_per_class": 0}  # uniform sampling
+    if b is not None and b < 1:
+        raise SemembedError(f"--batch_size must be >= 1, got {b}")
+    auto = False
+    if b is not None:
+        if p is not None and k is not None and b != p * k:
+            raise SemembedError(f"--batch_size {b} contradicts --classes_per_batch {p} x --images_per_class {k} = "
+                                f"{p * k}; give one or the other")
+        if p is None:
+            if b % k:
+                raise SemembedError(f"--batch_size {b} is not a multiple of --images_per_class {k} (batches of P "
+                                    f"classes x {k} images); give --classes_per_batch P instead")
+            p = b // k
+        elif k is None:
+            if b % p:
+                raise SemembedError(f"--batch_size {b} is not a multiple of --classes_per_batch {p} (batches of {p} "
+                                    "classes x K images); give --images_per_class K instead")
+            k = b // p
+    else:
+        if k is None:
+            k = d["images_per_class"]
+        if p is None:
+            p, auto = d["classes_per_batch"], True
+    shown = [f"--{f} {getattr(args, f)}" for f in ("classes_per_batch", "images_per_class", "batch_size")
+             if f in given]
+    if "images_per_class" not in given and b is None:
+        shown.append(f"the default --images_per_class {k}")
+    flags = ", ".join(shown)
+    replicas, replica_flag = _replicas(args)
+    if not auto and replicas > 1 and p % replicas:
+        raise SemembedError(f"batches of {p} classes x {k} images ({flags}) over {replicas} replicas ({replica_flag}): each "
+                            f"replica takes whole classes, so the classes per batch must be a multiple of {replicas}")
+    return {"batch_size": p * k, "m_per_class": k, "m_per_class_auto": auto, "batch_flags": flags}
 
 
 @reports_errors

@@ -28,11 +28,14 @@ class MPerClassSampler:
         batch_size: the *global* batch size, a multiple of ``m``.
         length: images per epoch before rounding down to whole batches
             (default: the number of training images).
+        flags: the command-line flags that set these batches, as the user gave them (for error
+            messages; default ``--batch_size B --m_per_class M``, learn_image_embeddings' flags).
     """
 
     m: int
     batch_size: int
     length: int | None = None
+    flags: str = ""
 
     def __post_init__(self) -> None:
         if self.m < 1:
@@ -44,27 +47,33 @@ class MPerClassSampler:
     def classes_per_batch(self) -> int:
         return self.batch_size // self.m
 
+    @property
+    def described(self) -> str:
+        return self.flags or f"--batch_size {self.batch_size} --m_per_class {self.m}"
+
     def num_batches(self, num_images: int) -> int:
         return max((self.length or num_images) // self.batch_size, 1)
 
     def check(self, labels: np.ndarray, replicas: int = 1) -> None:
         """Raise a clear error when the labels or the replica split cannot give such batches."""
         present = len(np.unique(labels))
-        if present < self.classes_per_batch:
-            raise SemembedError(f"batches of {self.classes_per_batch} classes x {self.m} images (--classes_per_batch "
-                                f"{self.classes_per_batch} --images_per_class {self.m}, or --batch_size {self.batch_size} "
-                                f"--m_per_class {self.m}) needs {self.classes_per_batch} classes per batch, "
-                                f"the training set has {present}")
+        p = self.classes_per_batch
+        if present < p:
+            raise SemembedError(f"batches of {p} classes x {self.m} images ({self.described}) need {p} classes "
+                                f"per batch, the training set has {present}")
         small = int((np.bincount(np.unique(labels, return_inverse=True)[1]) < self.m).sum())
         if small:
             import sys
 
-            print(f"warning: --m_per_class {self.m}: {small} classes have fewer than {self.m} training images; "
-                  "their images repeat within a batch (drawn with replacement)", file=sys.stderr)
+            print(f"warning: {self.m} images per class ({self.described}): {small} classes have fewer than "
+                  f"{self.m} training images; their images repeat within a batch (drawn with replacement)",
+                  file=sys.stderr)
         per_replica = self.batch_size // replicas
         if self.batch_size % replicas or per_replica % self.m:
-            raise SemembedError(f"--batch_size {self.batch_size} over {replicas} replicas gives {per_replica} per "
-                                f"replica, not a multiple of --m_per_class {self.m} (class groups would be split)")
+            raise SemembedError(f"batches of {p} classes x {self.m} images ({self.described}) over {replicas} "
+                                f"replicas: each replica would get {self.batch_size / replicas:g} images, not whole "
+                                f"classes of {self.m} (class groups would be split); the classes per batch ({p}) "
+                                f"must be a multiple of the {replicas} replicas")
 
     def epoch_order(self, labels: np.ndarray, epoch: int, seed: int) -> np.ndarray:
         """Indices of one epoch, ``num_batches × batch_size`` long, class groups contiguous."""
@@ -100,6 +109,53 @@ class MPerClassSampler:
         if self.batch_size % num_shards:
             raise SemembedError(f"--batch_size {self.batch_size} is not divisible by {num_shards} input pipelines")
         return order.reshape(-1, num_shards, self.batch_size // num_shards)[:, index].ravel()
+
+
+def fit_classes_per_batch(wanted: int, present: int, replicas: int = 1) -> int:
+    """The classes per batch P when none was given: the largest P ≤ min(``wanted``, ``present``) that is a
+    multiple of ``replicas`` (each replica takes whole classes).
+
+    Args:
+        wanted: the default P (learn_metric: 16, research-ms-loss's 16 × 5).
+        present: classes with training images.
+        replicas: replicas the global batch is split over.
+
+    Raises:
+        SemembedError: fewer training classes than replicas.
+    """
+    p = min(int(wanted), int(present))
+    p -= p % max(int(replicas), 1)
+    if p < 1:
+        raise SemembedError(f"{present} training classes cannot be split over {replicas} replicas (each replica "
+                            "takes whole classes of a batch); use fewer replicas")
+    return p
+
+
+def class_balanced_sampler(m: int, batch_size: int, labels: np.ndarray, replicas: int = 1, *, auto: bool = False,
+                           flags: str = "") -> tuple[MPerClassSampler, str | None]:
+    """The checked P × m sampler of a run, and a line saying how P was chosen (None when it was given).
+
+    Args:
+        m: images per class K.
+        batch_size: P × m; with ``auto`` P = ``batch_size / m`` is a default, lowered by
+            :func:`fit_classes_per_batch` to the classes of ``labels`` and the replicas.
+        labels: the training labels.
+        replicas: replicas the global batch is split over.
+        flags: the flags that set the batches, for error messages.
+
+    Raises:
+        SemembedError: too few classes or a replica split through a class group (see :meth:`MPerClassSampler.check`).
+    """
+    note = None
+    if auto:
+        wanted, present = batch_size // m, len(np.unique(labels))
+        p = fit_classes_per_batch(wanted, present, replicas)
+        note = (f"Batches of {p} classes x {m} images (--classes_per_batch not given: min({wanted}, the {present} "
+                "training classes)" + (f", a multiple of the {replicas} replicas" if replicas > 1 else "") + ")")
+        batch_size = p * m
+    sampler = MPerClassSampler(m, batch_size, flags=flags)
+    sampler.check(labels, replicas)
+    return sampler, note
 
 
 @dataclass(frozen=True)

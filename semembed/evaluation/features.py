@@ -6,7 +6,8 @@ Feature files:
   id → vector), read with the restricted unpickler; integer ids ``0..N-1``
   are put in id order, other ids keep the file's order and are returned;
 * ``.npy`` (an ``N x d`` array);
-* ``.npz`` with an array named ``feat`` or ``features`` (or a single array);
+* ``.npz`` with an array named ``feat`` or ``features``, or a single unnamed
+  array (``arr_0``, as ``np.savez(path, x)`` writes); any other ``.npz`` is refused;
   ``--feature_dump``'s ``.npz`` also holds ``labels`` (one per row), which are
   then used when no label file is given, and may hold ``classes`` (the class
   ids that ``labels`` index).
@@ -81,9 +82,11 @@ def load_features(path: str | os.PathLike) -> FeatureFile:
             out = FeatureFile(arr, None)
         elif low.endswith(".npz"):
             with np.load(path, allow_pickle=False) as z:
-                names = [n for n in ("feat", "features") if n in z.files] or (z.files if len(z.files) == 1 else [])
+                names = [n for n in ("feat", "features") if n in z.files] or (
+                    ["arr_0"] if z.files == ["arr_0"] else [])
                 if not names:
-                    raise SemembedError(f"{path}: expected an array named 'feat' or 'features', found {z.files}")
+                    raise SemembedError(f"{path}: expected an array named 'feat' or 'features' (or a single unnamed "
+                                        f"array, 'arr_0' as np.savez(path, x) writes), found {z.files}")
                 out = FeatureFile(z[names[0]], None)
                 if "labels" in z.files and names[0] != "labels":
                     out.labels = z["labels"]

@@ -90,6 +90,8 @@ class TrainConfig:
     warmup_epochs: int = 0  # run from scratch: epochs training only Task.warmup_variables at the first rate (§8, §10)
     sample_weights: str | None = None  # CSV: path (or index), weight
     m_per_class: int = 0  # > 0: m-per-class batches (batch_size / m classes x m images)
+    m_per_class_auto: bool = False  # batch_size / m classes is a default: lowered to fit the classes and replicas
+    batch_flags: str = ""  # the flags that set the m-per-class batches, as given (for error messages)
     mixed_precision: str = "off"  # off | float16 | bfloat16
     jit_compile: bool = False
     epochs: int | None = None
@@ -251,13 +253,19 @@ UNUSED_BY_TASK = {
 
 
 #: ``learn_metric``'s defaults where they differ from ``learn_image_embeddings``'s (the one place they are written).
-#: Adam at a constant 1e-3 (plateau x0.1 on val_loss): our networks train from scratch; the papers fine-tune
-#: ImageNet networks at 1e-4 (Proxy-Anchor, AdamW) or 3e-5 (MS, Adam).  60 epochs and a 512-d embedding as
-#: Proxy-Anchor's recipe; batches of P=16 classes x K=5 images as research-ms-loss's (80).
+#: Adam at a constant 1e-3 (the SGD schedule without its plateau: no schedule of the papers watches a test loss,
+#: and the metric task reports none; --sgd_patience switches the plateau on, on the training loss): our networks
+#: train from scratch; the papers fine-tune ImageNet networks at 1e-4 (Proxy-Anchor, AdamW) or 3e-5 (MS, Adam).
+#: 60 epochs and a 512-d embedding as Proxy-Anchor's recipe; batches of P=16 classes x K=5 images as
+#: research-ms-loss's (80), P lowered to the number of training classes when not given.
 LEARN_METRIC_DEFAULTS = dict(
     optimizer="adam", lr_schedule="SGD", sgd_lr=1e-3, sgd_min_lr=1e-6, epochs=60, embedding_dim=512,
-    classes_per_batch=16, images_per_class=5, loss="multi_similarity",
+    classes_per_batch=16, images_per_class=5, loss="multi_similarity", snapshot_best="val_Recall@1",
 )
+#: what ``--snapshot_best`` may pick the best epoch of a ``metric`` run by: retrieval figures of the test images
+#: (the papers report their best test epoch, METRIC_LEARNING.md §8, §11), or the training loss; the metric task
+#: reports no test loss (zero-shot test classes have no proxies; file-order test batches hold one class)
+METRIC_SNAPSHOT_BEST = ("val_Recall@1", "val_mAP@R", "val_R-Precision", "loss")
 
 #: ``--method avsl``'s options (``TrainConfig.task_options``) and defaults: METRIC_LEARNING.md §10's official
 #: recipes (CUB's loss weights); lr multipliers ours (see semembed/training/tasks/avsl.py)

@@ -14,6 +14,7 @@ import numpy as np
 
 from semembed.errors import SemembedError
 from semembed.io import atomic_path
+from semembed.io.formats import check_feature_dump_path
 from semembed.models.metadata import write_metadata
 
 
@@ -53,7 +54,8 @@ def save_features(features: np.ndarray, path: str, labels: np.ndarray | None = N
     """Test-set features: the reference pickle ``{'feat': {i: vector}}``, or ``.npz`` (``feat``, ``labels``;
     ``classes``: the class ids that ``labels`` index, so the evaluation programs read class ids and not
     row numbers of the class embedding; ``is_query`` for query/gallery datasets such as In-Shop:
-    True = query, False = gallery image)."""
+    True = query, False = gallery image).  Other extensions than .npz, .pickle, .pkl are refused."""
+    check_feature_dump_path(path)
     features = np.asarray(features)
     if classes is not None and labels is None:
         raise SemembedError("save_features: 'classes' describes 'labels', which are not given")

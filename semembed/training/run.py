@@ -8,6 +8,7 @@ writes the requested dumps.
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from dataclasses import dataclass
 
@@ -118,6 +119,10 @@ def train(config: TrainConfig) -> TrainResult:
     for path in (config.model_dump, config.weight_dump, config.feature_dump):
         if path:
             check_overwrite(path, config.overwrite)
+    if config.feature_dump:
+        from semembed.io.formats import check_feature_dump_path
+
+        check_feature_dump_path(config.feature_dump)
     if config.cls_weight < 0:
         raise SemembedError(f"--cls_weight must be >= 0, got {config.cls_weight}")
     if config.snapshot_best and not config.snapshot_best_path:
@@ -154,6 +159,15 @@ def train(config: TrainConfig) -> TrainResult:
         warn_untrained_classes(ds, class_ids)
     class_similarity = _class_similarity(config, class_ids)  # --hierarchy: checked before training
     replicas = strategy.num_replicas_in_sync
+    sampler = None
+    if config.m_per_class:  # P x K batches; learn_metric's default P fits the training classes (printed)
+        from semembed.data.samplers import class_balanced_sampler
+
+        sampler, note = class_balanced_sampler(config.m_per_class, config.batch_size, ds.train_labels, replicas,
+                                               auto=config.m_per_class_auto, flags=config.batch_flags)
+        if note:
+            print(note)
+        config = dataclasses.replace(config, batch_size=sampler.batch_size)
     if config.batch_size % replicas:
         raise SemembedError(f"--batch_size {config.batch_size} is not divisible by the {replicas} replicas")
     per_replica = config.batch_size // replicas
@@ -161,12 +175,7 @@ def train(config: TrainConfig) -> TrainResult:
     from semembed.training.strategy import cluster_from_env
 
     drop = cluster_from_env() is not None
-    sampler = None
-    if config.m_per_class:
-        from semembed.data.samplers import MPerClassSampler
-
-        sampler = MPerClassSampler(config.m_per_class, config.batch_size)
-        sampler.check(ds.train_labels, replicas)
+    if sampler is not None:
         steps = sampler.num_batches(ds.num_train)
     else:
         steps = ds.steps_per_epoch(config.batch_size, drop_remainder=drop)

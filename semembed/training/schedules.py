@@ -30,6 +30,8 @@ class ScheduleConfig:
     sgd_patience: int = 10
     sgd_min_lr: float = 1e-4
     sgd_schedule: str | None = None
+    plateau: bool = True  # SGD without sgd_schedule: x0.1 after sgd_patience epochs without improvement (the
+    # reference's ReduceLROnPlateau); False: sgd_lr throughout (learn_metric's default, see its --sgd_patience)
     clr_min_lr: float = 1e-5
     clr_max_lr: float = 0.1
     clr_step_len: int = 12
@@ -228,8 +230,9 @@ class LearningRateSchedule:
         return self.epoch_lr(epoch, step_in_epoch) / (1.0 + self.decay * global_step)
 
     def end_epoch(self, val_loss: float) -> None:
-        """Plateau reduction for the SGD schedule (×0.1 after ``sgd_patience`` epochs, floor sgd_min_lr)."""
-        if self.config.name != "SGD" or self._steps:
+        """Plateau reduction for the SGD schedule (×0.1 after ``sgd_patience`` epochs, floor sgd_min_lr);
+        nothing with ``plateau=False`` (a constant rate)."""
+        if self.config.name != "SGD" or self._steps or not self.config.plateau:
             return
         if val_loss < self.best_loss - PLATEAU_MIN_DELTA:
             self.best_loss, self.wait = val_loss, 0

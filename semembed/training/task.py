@@ -43,6 +43,9 @@ class Task:
 
     #: what the warm-up of a run from scratch (``--warmup_epochs``) trains, in words
     warmup_description: ClassVar[tuple[str, ...]] = ("the new layers",)
+    #: compute :meth:`validation_metrics` over the whole validation set each epoch (an instance switches it on
+    #: when asked, e.g. the metric task for ``--snapshot_best val_Recall@1``)
+    set_validation: bool = False
 
     models: dict
 
@@ -98,6 +101,17 @@ class Task:
 
     def eval_step(self, batch: dict, step) -> dict:
         raise NotImplementedError
+
+    def validation_metrics(self, features, labels, index) -> dict:
+        """Figures of the whole validation set (e.g. Recall@1), added to each epoch's logs as ``val_<name>``
+        when :attr:`set_validation` is on; default none.
+
+        Args:
+            features: (N, d) NumPy array, ``predict_step``'s features of the validation set in file order.
+            labels: (N,) their labels.
+            index: (N,) their positions in the test split (images that could not be read are missing).
+        """
+        return {}
 
     def predict_step(self, batch: dict):
         """(features, class probabilities or None) of a batch, for dumps and final metrics."""

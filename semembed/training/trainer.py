@@ -118,6 +118,7 @@ class Trainer:
         self._writer = tf.summary.create_file_writer(self.log_dir) if (self.log_dir and self.chief) else None
         self._step_fns: dict = {}
         self._eval_fn = None
+        self._predict = None
         self._snapshot_write = self.snapshot
 
     @property
@@ -271,14 +272,36 @@ class Trainer:
         return logs
 
     def evaluate(self, data: tf.data.Dataset | None = None) -> dict:
-        """Mean loss and metrics on the validation data (one device, file order)."""
+        """Mean loss and metrics on the validation data (one device, file order), plus the task's whole-set
+        figures (:meth:`Task.validation_metrics`) when its ``set_validation`` is on."""
         data = self.val_data() if data is None else data
         fn = self._eval_step_fn()
+        whole = bool(getattr(self.task, "set_validation", False))
         totals: dict[str, float] = {}
+        parts: list[tuple] = []
         for batch in data:
             for k, v in fn(batch).items():
                 totals[k] = totals.get(k, 0.0) + float(v)
-        return _means(totals)
+            if whole:
+                parts.append(tuple(t.numpy() for t in self._predict_fn()(batch)))
+        out = _means(totals)
+        if parts:
+            import numpy as np
+
+            features, labels, index = (np.concatenate(a) for a in zip(*parts))
+            out.update(self.task.validation_metrics(features, labels, index))
+        return out
+
+    def _predict_fn(self):
+        if self._predict is None:
+            task = self.task
+
+            @tf.function
+            def step(batch):
+                return task.predict_step(batch)[0], batch["label"], batch["index"]
+
+            self._predict = step
+        return self._predict
 
     def _log(self, entry: EpochLogs) -> None:
         if self.chief and self.progress:

@@ -38,7 +38,7 @@ def test_m_per_class_errors():
     with pytest.raises(SemembedError, match="not a multiple of --m_per_class"):
         MPerClassSampler(m=4, batch_size=10)
     s = MPerClassSampler(m=2, batch_size=8)
-    with pytest.raises(SemembedError, match="needs 4 classes"):
+    with pytest.raises(SemembedError, match="need 4 classes"):
         s.check(np.array([0, 0, 1, 1, 2, 2]))
     with pytest.raises(SemembedError, match="class groups would be split"):
         MPerClassSampler(m=4, batch_size=8).check(np.repeat(np.arange(4), 4), replicas=4)

@@ -287,3 +287,34 @@ def test_feature_dump_npz_carries_its_labels(tmp_path):
         assert r.returncode == 0, r.stderr
         outs.append(json.loads((tmp_path / f"{name}.json").read_text()))
     assert outs[0] == outs[1]
+
+
+def test_npz_without_a_feature_array_is_refused(tmp_path):
+    """An .npz whose only array is 'labels' (or any other name) is not silently read as features."""
+    rng = np.random.default_rng(1)
+    labels = np.array([0, 0, 1, 1, 2, 2])
+    np.savez(tmp_path / "only_labels.npz", labels=labels)
+    np.savez(tmp_path / "other.npz", emb=rng.standard_normal((6, 3)))
+    (tmp_path / "l.json").write_text(json.dumps(labels.tolist()))
+    (tmp_path / "tree.txt").write_text("9 0\n9 1\n9 2\n")
+    for name in ("only_labels.npz", "other.npz"):
+        r = retrieval("--hierarchy", tmp_path / "tree.txt", "--labels", tmp_path / "l.json", "--feat",
+                      tmp_path / name, "--plot_max", 0)
+        assert r.returncode == 2 and "expected an array named 'feat' or 'features'" in r.stderr, r.stderr
+        assert name in r.stderr and "Traceback" not in r.stderr
+    # the documented unambiguous case: np.savez(path, x) with one unnamed array
+    x = rng.standard_normal((6, 3))
+    np.savez(tmp_path / "unnamed.npz", x)
+    np.testing.assert_array_equal(load_features(tmp_path / "unnamed.npz").features, x)
+
+
+def test_feature_dump_with_an_unknown_extension_is_refused(tmp_path):
+    pytest.importorskip("keras")
+    from semembed.errors import SemembedError
+    from semembed.training.export import save_features
+
+    with pytest.raises(SemembedError, match=r"unknown extension '\.txt'; accepted: \.npz .*\.pickle .*\.pkl"):
+        save_features(np.ones((2, 3)), str(tmp_path / "x.txt"))
+    assert not (tmp_path / "x.txt").exists()
+    save_features(np.ones((2, 3)), str(tmp_path / "x.PKL"))  # the pickle, any case
+    assert load_features(tmp_path / "x.PKL").features.shape == (2, 3)

@@ -42,11 +42,21 @@ def pos_neg(labels, i):
     return pos, neg
 
 
-def contrastive_deep_metric(labels, x, margin=0.5):
+def contrastive_cosine_relu(labels, x, margin=0.5):
+    """PML's ContrastiveLoss on cosines, pos margin 1, summed per anchor / B: negatives relu(S - m)."""
     total = 0.0
     for i in range(len(labels)):
         pos, neg = pos_neg(labels, i)
         total += sum(1 - cos(x[i], x[k]) for k in pos) + sum(cos(x[i], x[k]) - margin for k in neg if cos(x[i], x[k]) > margin)
+    return total / len(labels)
+
+
+def contrastive_deep_metric(labels, x, margin=0.5):
+    """METRIC_LEARNING.md section 1 [code] (Deep_Metric, research-xbm): l_i = sum_P (1 - S) + sum_{N, S > m} S; / B."""
+    total = 0.0
+    for i in range(len(labels)):
+        pos, neg = pos_neg(labels, i)
+        total += sum(1 - cos(x[i], x[k]) for k in pos) + sum(cos(x[i], x[k]) for k in neg if cos(x[i], x[k]) > margin)
     return total / len(labels)
 
 

@@ -45,7 +45,11 @@ def const(p):
 # name -> (loss factory, brute force(labels, x))
 PAIR_CASES = {
     "contrastive_cosine": (lambda: ContrastiveLoss(1.0, 0.5, distance="cosine", reducer="anchor_mean"),
-                           lambda y, x: bf.contrastive_deep_metric(y, x, 0.5)),
+                           lambda y, x: bf.contrastive_cosine_relu(y, x, 0.5)),
+    "contrastive_deep_metric": (lambda: ContrastiveLoss(form="deep_metric"),
+                                lambda y, x: bf.contrastive_deep_metric(y, x, 0.5)),
+    "contrastive_deep_metric_m03": (lambda: ContrastiveLoss(neg_margin=0.3, form="deep_metric"),
+                                    lambda y, x: bf.contrastive_deep_metric(y, x, 0.3)),
     "triplet_all": (lambda: TripletMarginLoss(0.3), lambda y, x: bf.triplet_all(y, x, 0.3)),
     "triplet_semihard_miner": (
         lambda: TripletMarginLoss(0.2, miner=TripletMarginMiner(0.2, "semihard"), reducer="mean"),
@@ -137,6 +141,7 @@ YA = np.array([0, 0, 1, 1])
     (lambda: MultiSimilarityLoss(), 0.5 * np.log(1 + np.e) + np.log(1 + 2 * np.exp(-25)) / 50),  # fact 1
     (lambda: MultiSimilarityLoss(beta=40.0), 0.5 * np.log(1 + np.e) + np.log(1 + 2 * np.exp(-20)) / 40),
     (lambda: ContrastiveLoss(1.0, 0.5, distance="cosine", reducer="anchor_mean"), 1.0),  # fact 3
+    (lambda: ContrastiveLoss(form="deep_metric"), 1.0),  # fact 3, the Deep_Metric form itself
     (lambda: LiftedStructureLoss(), (np.log(4) + 1) ** 2 / 2),  # fact 4: 2.8472004
     (lambda: GeneralizedLiftedStructureLoss(), (2 / 40) * np.log(2)),  # fact 5
     (lambda: BinomialDevianceLoss(), np.log(1 + np.e) + np.log(1 + np.exp(-20))),  # fact 6
@@ -252,6 +257,8 @@ def test_singleton_classes_no_nan_fact_11(name):
 def test_all_distinct_contrastive_keeps_negative_terms():
     x = np.random.default_rng(5).normal(size=(6, D))
     assert float(PAIR_CASES["contrastive_cosine"][0]()(ALL_DISTINCT, x)) == pytest.approx(
+        bf.contrastive_cosine_relu(ALL_DISTINCT, x), rel=1e-12)
+    assert float(ContrastiveLoss(form="deep_metric")(ALL_DISTINCT, x)) == pytest.approx(
         bf.contrastive_deep_metric(ALL_DISTINCT, x), rel=1e-12)
 
 

@@ -19,7 +19,7 @@ import keras
 from keras import ops
 
 from semembed.errors import SemembedError
-from semembed.losses.metric.common import build_context
+from semembed.losses.metric.common import build_context, check_inputs, concrete_values, static_shape
 from semembed.losses.metric.distances import get_distance
 from semembed.losses.metric.miners import get_miner
 from semembed.losses.metric.reducers import get_reducer
@@ -73,6 +73,12 @@ class PairLoss(keras.losses.Loss):
                                 "compare a batch with a separate reference set (memory)")
         if (ref_embeddings is None) != (ref_labels is None):
             raise SemembedError("ref_embeddings and ref_labels must be given together")
+        owner = type(self).__name__
+        check_inputs(owner, y_true, y_pred, sample_weight, labels_name="labels (y_true)",
+                     embeddings_name="embeddings (y_pred)")
+        if ref_embeddings is not None:
+            check_inputs(owner, ref_labels, ref_embeddings, ref_weights, width=(static_shape(y_pred) or (None,))[-1],
+                         labels_name="ref_labels", embeddings_name="ref_embeddings", weights_name="ref_weights")
         ctx = build_context(self.distance, y_true, y_pred, sample_weight, ref_labels=ref_labels,
                             ref_embeddings=ref_embeddings, ref_weights=ref_weights, ref_self_index=ref_self_index,
                             self_threshold=self.self_threshold)
@@ -124,6 +130,25 @@ class ProxyLoss(keras.layers.Layer):
 
     def default_initializer(self):
         return keras.initializers.RandomNormal(stddev=1.0)
+
+    def __call__(self, labels, embeddings, sample_weight=None, **kwargs):
+        """Checks the inputs (before Keras wraps any error), then :meth:`call`.
+
+        Raises:
+            SemembedError: ``embeddings`` not (B, embedding_size), ``labels`` not (B,), ``sample_weight`` not
+                (B,), or — when the labels' values are known (NumPy, eager tensors) — a label outside
+                [0, num_classes).  Traced labels (``tf.function``) cannot be checked: the ``metric`` task
+                trains on training classes only, whose labels are 0..C−1.
+        """
+        owner = type(self).__name__
+        check_inputs(owner, labels, embeddings, sample_weight, width=self.embedding_size)
+        known = concrete_values(labels)
+        if known is not None and known.size:
+            bad = known[(known < 0) | (known >= self.num_classes)]
+            if bad.size:
+                raise SemembedError(f"{owner}: label {bad.ravel()[0]} is outside [0, num_classes) = [0, "
+                                    f"{self.num_classes}) ({bad.size} such labels); each label must have a proxy")
+        return super().__call__(labels, embeddings, sample_weight=sample_weight, **kwargs)
 
     def call(self, labels, embeddings, sample_weight=None, proxy_gradient_scale: float = 1.0):
         """``proxy_gradient_scale``: the proxies' gradient is multiplied by it (value unchanged); the

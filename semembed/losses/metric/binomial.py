@@ -24,6 +24,10 @@ class BinomialDevianceLoss(PairLoss):
         margin: m = 0.5 (Deep_Metric).
         pos_scale: 2 (hard-coded in Deep_Metric).
         reducer: ``anchor_mean`` (Σ ℓ_i / B).
+
+    Batch scope: mining and the pairs see exactly the batch given (called per replica: that replica's
+    batch); the ``metric`` task gives it the global batch of all replicas
+    (:meth:`~semembed.training.step.StepContext.gather`), so mining sees every replica's samples.
     """
 
     registry_name = "binomial_deviance"

@@ -15,15 +15,87 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import keras
+import numpy as np
 from keras import ops
+
+from semembed.errors import SemembedError
 
 #: fill value of masked logits: exp(NEG_FILL - m) is exactly 0 in float32/64, no inf - inf
 NEG_FILL = -1e30
 
 
 def compute_dtype(x) -> str:
-    """float64 stays float64; everything else (float16, bfloat16, float32) is computed in float32."""
-    return "float64" if str(getattr(x, "dtype", "")).endswith("float64") else "float32"
+    """float64 arrays and tensors (NumPy, TensorFlow, JAX) stay float64; everything else (float16, bfloat16,
+    float32, integers, Python lists) is computed in float32."""
+    dtype = getattr(x, "dtype", None)
+    if dtype is None:  # Python lists and numbers: Keras's float32
+        return "float32"
+    try:
+        name = keras.backend.standardize_dtype(dtype)
+    except ValueError:
+        return "float32"
+    return "float64" if name == "float64" else "float32"
+
+
+def concrete_values(x) -> np.ndarray | None:
+    """``x`` as a NumPy array when its values are known now (NumPy, lists, eager tensors); None while traced
+    (``tf.function``, ``jax.jit``), where a check on the values cannot run."""
+    if isinstance(x, (np.ndarray, list, tuple, int, np.integer)):
+        return np.asarray(x)
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        if isinstance(x, tf.Tensor) and not tf.is_symbolic_tensor(x):
+            return x.numpy()
+    elif backend == "jax":
+        import jax
+
+        if isinstance(x, jax.Array) and not isinstance(x, jax.core.Tracer):
+            return np.asarray(x)
+    return None
+
+
+def static_shape(x) -> tuple | None:
+    """The shape of ``x`` as far as it is known before running (``None`` for unknown dimensions; ``None``
+    altogether for an unknown rank)."""
+    shape = getattr(x, "shape", None)
+    if shape is None:
+        return tuple(np.shape(x))
+    try:
+        return tuple(None if d is None else int(d) for d in shape)
+    except (TypeError, ValueError):  # an unknown rank
+        return None
+
+
+def check_inputs(owner: str, labels, embeddings, weights=None, *, width: int | None = None,
+                 labels_name: str = "labels", embeddings_name: str = "embeddings",
+                 weights_name: str = "sample_weight") -> None:
+    """Static-shape checks of a loss's inputs: ``labels`` (B,) (or (B, 1)), ``embeddings`` (B, D), D = ``width``
+    when given.  Raises :class:`SemembedError` naming the argument and the expected shape; dimensions unknown
+    until the step runs (``None``) are not checked."""
+    e_shape, l_shape = static_shape(embeddings), static_shape(labels)
+    if e_shape is None or l_shape is None:
+        return
+    want = f"(B, {width})" if width is not None else "(B, D)"
+    if len(e_shape) != 2:
+        raise SemembedError(f"{owner}: {embeddings_name} must have shape {want}, got shape {e_shape}")
+    if width is not None and e_shape[1] is not None and int(e_shape[1]) != width:
+        raise SemembedError(f"{owner}: {embeddings_name} must have shape {want} (embedding_size {width}), "
+                            f"got width {e_shape[1]} (shape {e_shape})")
+    if not (len(l_shape) == 1 or (len(l_shape) == 2 and l_shape[1] == 1)):
+        raise SemembedError(f"{owner}: {labels_name} must have shape (B,) (one class per embedding), got shape {l_shape}")
+    if l_shape[0] is not None and e_shape[0] is not None and int(l_shape[0]) != int(e_shape[0]):
+        raise SemembedError(f"{owner}: {labels_name} has {l_shape[0]} entries but {embeddings_name} has "
+                            f"{e_shape[0]} rows; expected shapes (B,) and {want} with the same B")
+    w_shape = None if weights is None else static_shape(weights)
+    if w_shape is not None:
+        rank_ok = len(w_shape) == 1 or (len(w_shape) == 2 and w_shape[1] == 1)
+        n = w_shape[0] if w_shape else None
+        if not rank_ok or (n is not None and e_shape[0] is not None and n != e_shape[0]):
+            raise SemembedError(f"{owner}: {weights_name} must have shape (B,) = ({e_shape[0]},) (one weight per "
+                                f"embedding), got shape {w_shape}")
 
 
 def masked_lse(z, mask, axis: int = -1, *, plus_one: bool = False):

@@ -4,7 +4,8 @@ Each :class:`Distance` builds a ``(Q, R)`` matrix and says whether larger
 means closer (``is_inverted``, as pytorch-metric-learning's ``BaseDistance``):
 
 * ``cosine`` — S = x̂·ŷ (larger = closer);
-* ``euclidean`` — d = sqrt(max(‖x̂‖² + ‖ŷ‖² − 2x̂·ŷ, 0)) (smaller = closer);
+* ``euclidean`` — d = sqrt(‖x̂‖² + ‖ŷ‖² − 2x̂·ŷ) (smaller = closer), exactly 0 for identical vectors
+  (values within the Gram form's rounding error are set to 0, see :func:`euclidean_distance`);
 * ``squared_euclidean`` — d².
 
 Embeddings are L2-normalised first (x̂ = x / sqrt(max(‖x‖², 1e-12)), PML's
@@ -14,9 +15,14 @@ default ``normalize_embeddings=True``); ``normalize=False`` keeps them raw
 
 from __future__ import annotations
 
+import keras
+import numpy as np
 from keras import ops
 
 from semembed.errors import SemembedError
+
+#: squared distances at most this many machine epsilons × (‖x‖² + ‖y‖²) are rounding noise of the Gram form: 0
+ROUNDING_TOLERANCE = 16.0
 
 
 def l2_normalize(x, eps: float = 1e-12):
@@ -31,17 +37,25 @@ def cosine_similarity(query, reference=None):
     return ops.matmul(q, ops.transpose(r))
 
 
-def euclidean_distance(query, reference=None, *, normalize: bool = True, squared: bool = False, eps: float = 1e-12):
+def euclidean_distance(query, reference=None, *, normalize: bool = True, squared: bool = False):
     """``(Q, R)`` Euclidean distances (smaller = closer), of L2-normalised rows by default (PML's ``LpDistance``).
 
-    The square root has a finite gradient at 0 (``eps`` inside).
+    Computed from the Gram matrix, d² = ‖x‖² + ‖y‖² − 2x·y, whose rounding error is about
+    ε·(‖x‖² + ‖y‖²) (ε: the dtype's machine epsilon): squared distances below
+    :data:`ROUNDING_TOLERANCE` × that are set to exactly 0, so identical vectors (duplicates, and each
+    row with itself) are at distance exactly 0 — PML's "mean over non-zero pairs" does not count them —
+    with a zero gradient.  Elsewhere the square root's gradient is finite (d² above the tolerance).
     """
     q = l2_normalize(query) if normalize else query
     r = q if reference is None else (l2_normalize(reference) if normalize else reference)
-    sq = (ops.sum(ops.square(q), axis=-1)[:, None] + ops.sum(ops.square(r), axis=-1)[None, :]
-          - 2.0 * ops.matmul(q, ops.transpose(r)))
-    sq = ops.maximum(sq, 0.0)
-    return sq if squared else ops.sqrt(sq + eps)
+    q_sq, r_sq = ops.sum(ops.square(q), axis=-1)[:, None], ops.sum(ops.square(r), axis=-1)[None, :]
+    sq = q_sq + r_sq - 2.0 * ops.matmul(q, ops.transpose(r))
+    eps = float(np.finfo(keras.backend.standardize_dtype(sq.dtype)).eps)
+    zero = sq <= ops.stop_gradient(ROUNDING_TOLERANCE * eps * (q_sq + r_sq))
+    sq = ops.where(zero, ops.zeros_like(sq), sq)
+    if squared:
+        return sq
+    return ops.where(zero, ops.zeros_like(sq), ops.sqrt(ops.where(zero, ops.ones_like(sq), sq)))
 
 
 class Distance:

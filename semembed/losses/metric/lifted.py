@@ -34,6 +34,10 @@ class LiftedStructureLoss(PairLoss):
         distance: ``euclidean`` (paper; of normalised embeddings here, ``{"name": "euclidean",
             "normalize": False}`` for the paper's raw features).
         reducer: ``mean`` over positive pairs.
+
+    Batch scope: mining and the pairs see exactly the batch given (called per replica: that replica's
+    batch); the ``metric`` task gives it the global batch of all replicas
+    (:meth:`~semembed.training.step.StepContext.gather`), so mining sees every replica's samples.
     """
 
     registry_name = "lifted_structure"
@@ -73,6 +77,10 @@ class GeneralizedLiftedStructureLoss(PairLoss):
         neg_margin, pos_margin: margins of ``hermans``, 1 and 0 (PML defaults).
         distance: ``cosine`` for ``deep_metric`` (required), ``euclidean`` by default for ``hermans``.
         reducer: ``anchor_mean`` (Σ ℓ_i / B).
+
+    Batch scope: mining and the pairs see exactly the batch given (called per replica: that replica's
+    batch); the ``metric`` task gives it the global batch of all replicas
+    (:meth:`~semembed.training.step.StepContext.gather`), so mining sees every replica's samples.
     """
 
     registry_name = "generalized_lifted_structure"

@@ -1,17 +1,31 @@
 """Miners: which pairs or triplets a loss uses (pytorch-metric-learning's ``miners``, METRIC_LEARNING.md §2, §6).
 
-A miner reads a :class:`~semembed.losses.metric.common.PairContext` and returns
-*masks* over the anchor × reference grid, not lists of indices: index tuples
-have a data-dependent length, which XLA and JAX cannot compile, while masks
-have the static shapes every ``keras.ops`` backend needs.  The tuples are one
-call away (:func:`pair_indices`, :func:`triplet_indices`, eager only):
+A miner returns *masks* over the anchor × reference grid, not lists of
+indices: index tuples have a data-dependent length, which XLA and JAX cannot
+compile, while masks have the static shapes every ``keras.ops`` backend needs.
+Used on its own, ``miner(labels (B,), embeddings (B, D))`` (= :meth:`Miner.mine`)
+mines the batch with the miner's own distance (PML's defaults; ``distance=`` to
+change it) and returns the masks; PML's index tuples are one call away
+(:func:`pair_indices`, :func:`triplet_indices`, eager only)::
+
+    pos, neg = MultiSimilarityMiner()(labels, embeddings)
+    a1, p, a2, n = pair_indices(pos, neg)            # PML's (a1, p, a2, n)
+    a, p, n = triplet_indices(BatchHardMiner()(labels, embeddings))
 
 * pair miners (:class:`MultiSimilarityMiner`, :class:`PairMarginMiner`) →
   ``(pos, neg)`` bool (B, R): the pairs (a1, p) and (a2, n) kept;
 * triplet miners (:class:`BatchHardMiner`, :class:`TripletMarginMiner`) →
   bool (B, R, R): triplet (a, p, n) kept;
-* :class:`SemiHardNegativeMiner` (FaceNet / ``tf.addons`` rule) → for every
-  positive pair (a, p) the distance of its chosen negative, (B, R).
+* :class:`SemiHardNegativeMiner` (FaceNet / ``tf.addons`` rule) → inside a
+  loss, for every positive pair (a, p) the distance of its chosen negative,
+  (B, R); on its own (:meth:`~SemiHardNegativeMiner.mine`), the triplet mask
+  (B, R, R) of (a, p, chosen n).
+
+Inside a loss the miner reads the loss's
+:class:`~semembed.losses.metric.common.PairContext` (its distance, self
+exclusion and references): ``miner(ctx)`` (= :meth:`Miner.from_context`).
+Batch scope: a miner sees the batch it is given — the ``metric`` task's losses
+give it the global batch of all replicas.
 
 Mining is not differentiable (masks under stop-gradient); the loss's gradient
 flows through the selected distances.  Ties in arg-max/arg-min go to the lower index.
@@ -30,11 +44,61 @@ def _stop(x):
 
 
 class Miner:
+    """Base of the miners (see the module docstring)."""
+
     name = ""
     kind = "pair"  # pair | triplet | negative
+    #: distance of :meth:`mine` when none is given (PML's default for the miner)
+    default_distance = "euclidean"
 
-    def __call__(self, ctx):
+    def __call__(self, labels_or_context, embeddings=None, **kwargs):
+        """``miner(ctx)`` inside a loss (:meth:`from_context`), or ``miner(labels, embeddings, ...)`` (:meth:`mine`)."""
+        from semembed.losses.metric.common import PairContext
+
+        if isinstance(labels_or_context, PairContext):
+            if embeddings is not None or kwargs:
+                raise SemembedError(f"{type(self).__name__}(ctx) takes the pair context alone")
+            return self.from_context(labels_or_context)
+        if embeddings is None:
+            raise SemembedError(f"{type(self).__name__}: call it as miner(labels (B,), embeddings (B, D))")
+        return self.mine(labels_or_context, embeddings, **kwargs)
+
+    def mine(self, labels, embeddings, *, distance=None, ref_labels=None, ref_embeddings=None):
+        """Mine a batch on its own: ``labels`` (B,), ``embeddings`` (B, D) against themselves (self excluded by
+        index) or against ``ref_labels`` (R,), ``ref_embeddings`` (R, D).
+
+        Args:
+            distance: name or :class:`~semembed.losses.metric.distances.Distance`; default
+                :attr:`default_distance` (PML's default for this miner), on L2-normalised embeddings.
+
+        Returns:
+            The masks of :meth:`from_context` (pair miners: ``(pos, neg)`` (B, R); triplet miners: (B, R, R)),
+            as backend tensors; :func:`pair_indices` / :func:`triplet_indices` give PML's index tuples.
+
+        Raises:
+            SemembedError: shapes that do not match ((B,), (B, D)), or a distance the miner is not defined on.
+        """
+        from semembed.losses.metric.common import build_context, check_inputs, static_shape
+        from semembed.losses.metric.distances import get_distance
+
+        owner = type(self).__name__
+        check_inputs(owner, labels, embeddings)
+        if (ref_labels is None) != (ref_embeddings is None):
+            raise SemembedError(f"{owner}: ref_labels and ref_embeddings must be given together")
+        if ref_embeddings is not None:
+            check_inputs(owner, ref_labels, ref_embeddings, width=(static_shape(embeddings) or (None,))[-1],
+                         labels_name="ref_labels", embeddings_name="ref_embeddings")
+        dist = get_distance(self.default_distance if distance is None else distance)
+        ctx = build_context(dist, labels, embeddings, ref_labels=ref_labels, ref_embeddings=ref_embeddings)
+        return self.masks_from_context(ctx)
+
+    def from_context(self, ctx):
+        """What a loss reads from its pair context (see the module docstring)."""
         raise NotImplementedError
+
+    def masks_from_context(self, ctx):
+        """The masks :meth:`mine` returns (default: :meth:`from_context`'s)."""
+        return self.from_context(ctx)
 
     def get_config(self) -> dict:
         return {"name": self.name}
@@ -52,11 +116,12 @@ class MultiSimilarityMiner(Miner):
     """
 
     name = "multi_similarity"
+    default_distance = "cosine"
 
     def __init__(self, epsilon: float = 0.1):
         self.epsilon = float(epsilon)
 
-    def __call__(self, ctx):
+    def from_context(self, ctx):
         if not ctx.is_inverted:
             raise SemembedError("MultiSimilarityMiner mines on similarities: use distance='cosine'")
         s = _stop(ctx.mat)
@@ -83,7 +148,7 @@ class PairMarginMiner(Miner):
     def __init__(self, pos_margin: float = 0.2, neg_margin: float = 0.8):
         self.pos_margin, self.neg_margin = float(pos_margin), float(neg_margin)
 
-    def __call__(self, ctx):
+    def from_context(self, ctx):
         d = _stop(ctx.mat)
         if ctx.is_inverted:
             return ops.logical_and(ctx.pos, d < self.pos_margin), ops.logical_and(ctx.neg, d > self.neg_margin)
@@ -102,7 +167,7 @@ class BatchHardMiner(Miner):
     name = "batch_hard"
     kind = "triplet"
 
-    def __call__(self, ctx):
+    def from_context(self, ctx):
         c = _stop(ctx.closeness())  # larger = closer
         big = ops.cast(1e30, c.dtype)
         hard_p = ops.argmin(ops.where(ctx.pos, c, big), axis=1)  # least close positive
@@ -131,7 +196,7 @@ class TripletMarginMiner(Miner):
             raise SemembedError(f"type_of_triplets must be one of {', '.join(self.TYPES)}, got {type_of_triplets!r}")
         self.margin, self.type_of_triplets = float(margin), type_of_triplets
 
-    def __call__(self, ctx):
+    def from_context(self, ctx):
         c = _stop(ctx.closeness())
         valid = ctx.pos[:, :, None] & ctx.neg[:, None, :]
         if self.type_of_triplets == "all":
@@ -160,22 +225,33 @@ class SemiHardNegativeMiner(Miner):
 
     name = "facenet_semihard"
     kind = "negative"
+    default_distance = "squared_euclidean"  # FaceNet (TF-contrib's triplet_semihard_loss)
 
-    def __call__(self, ctx):
+    def _choice(self, ctx):
+        """(index of the chosen negative per (a, p) (B, R), whether anchor a has a negative (B, 1))."""
         if ctx.is_inverted:
             raise SemembedError("SemiHardNegativeMiner works on distances: use distance='euclidean' or 'squared_euclidean'")
-        d = ctx.mat
-        ds = _stop(d)
-        big = ops.cast(1e30, d.dtype)
+        ds = _stop(ctx.mat)
+        big = ops.cast(1e30, ds.dtype)
         farther = ctx.neg[:, None, :] & (ds[:, None, :] > ds[:, :, None])  # (a, p, n)
         masked = ops.where(farther, ds[:, None, :], big)
         semi = ops.argmin(masked, axis=2)  # (a, p)
         has_semi = ops.any(farther, axis=2)
         far = ops.argmax(ops.where(ctx.neg, ds, -big), axis=1)  # (a,)
-        idx = ops.where(has_semi, semi, far[:, None])
-        chosen = ops.take_along_axis(d, ops.cast(idx, "int32"), axis=1)
-        has_neg = ops.any(ctx.neg, axis=1)[:, None]
+        idx = ops.cast(ops.where(has_semi, semi, far[:, None]), "int32")
+        return idx, ops.any(ctx.neg, axis=1)[:, None]
+
+    def from_context(self, ctx):
+        idx, has_neg = self._choice(ctx)
+        chosen = ops.take_along_axis(ctx.mat, idx, axis=1)
         return ops.where(has_neg, chosen, ops.zeros_like(chosen))
+
+    def masks_from_context(self, ctx):
+        """On its own (:meth:`Miner.mine`): the triplets (a, p, n*) as a (B, R, R) mask — every positive pair
+        of an anchor that has a negative, with its chosen negative n*."""
+        idx, has_neg = self._choice(ctx)
+        onehot = ops.cast(ops.one_hot(idx, ops.shape(ctx.mat)[1]), "bool")  # (a, p, n)
+        return onehot & (ctx.pos & has_neg)[:, :, None]
 
 
 MINERS = {cls.name: cls for cls in (MultiSimilarityMiner, PairMarginMiner, BatchHardMiner, TripletMarginMiner,

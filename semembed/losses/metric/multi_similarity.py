@@ -32,6 +32,10 @@ class MultiSimilarityLoss(PairLoss):
         miner: ``MultiSimilarityMiner(epsilon=0.1)`` by default; None: no mining.
         drop_incomplete_anchors: official rule (False: PML's).
         reducer: ``anchor_mean`` (Σ ℓ_i / B).
+
+    Batch scope: mining and the pairs see exactly the batch given (called per replica: that replica's
+    batch); the ``metric`` task gives it the global batch of all replicas
+    (:meth:`~semembed.training.step.StepContext.gather`), so mining sees every replica's samples.
     """
 
     registry_name = "multi_similarity"

@@ -24,6 +24,10 @@ class NCALoss(PairLoss):
         softmax_scale: s = 1 (PML default).
         distance: ``squared_euclidean`` (PML's ``LpDistance(power=2)``).
         reducer: ``mean`` over anchors with a positive.
+
+    Batch scope: mining and the pairs see exactly the batch given (called per replica: that replica's
+    batch); the ``metric`` task gives it the global batch of all replicas
+    (:meth:`~semembed.training.step.StepContext.gather`), so mining sees every replica's samples.
     """
 
     registry_name = "nca"

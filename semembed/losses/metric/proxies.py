@@ -3,9 +3,14 @@
 Each is a Keras layer that owns its proxies as the weight ``proxies`` (C, D)
 and is called as ``loss(labels (B,), embeddings (B, D), sample_weight=None)`` →
 scalar; labels must lie in [0, C).  Proxies train with their own learning
-rate through the task's ``ParamGroup(lr_multiplier=...)``.  A proxy loss sees
-only the batch it is given (no pairs between samples), so the replica batch
-and the global batch give the same gradient.
+rate through the task's ``ParamGroup(lr_multiplier=...)``.  A proxy loss mines
+no pairs between samples, but it sees only the batch it is given: Proxy-NCA
+and the normalised softmax are means of per-sample terms (equal replica
+batches average to the global batch's value), while Proxy-Anchor's per-proxy
+LSE and its set of present proxies depend on the whole batch.  The ``metric``
+task gives every proxy loss the global batch
+(:meth:`~semembed.training.step.StepContext.gather`) and scales the proxies'
+gradient by 1/N on each of the N replicas.
 
 * :class:`ProxyAnchorLoss` (Kim et al. CVPR 2020), PML form:
   L = (1/|P⁺|) Σ_{p∈P⁺} log(1 + Σ_{x∈X_p⁺} e^{−α(s(x,p) − δ)}) + (1/C) Σ_p log(1 + Σ_{x∈X_p⁻} e^{α(s(x,p) + δ)}),
@@ -52,6 +57,14 @@ class ProxyAnchorLoss(ProxyLoss):
         distance: ``cosine`` (default) or ``squared_euclidean`` (then α is the distance
             scale and ``pos_margin``/``neg_margin`` = 2 ∓ 2δ by default, 1.8 / 2.2).
         Proxies: N(0, 2/C) (the repo's Kaiming-normal fan_out; PML likewise).
+
+    Batch scope: each proxy's LSE runs over every sample of the batch given and P⁺ is the classes present
+    in it, so a replica's batch gives another value than the global batch; the ``metric`` task passes the
+    global batch (:meth:`~semembed.training.step.StepContext.gather`).
+
+    Raises:
+        SemembedError: (when called) embeddings not (B, embedding_size), labels not (B,), or a known label
+            outside [0, num_classes).
     """
 
     registry_name = "proxy_anchor"
@@ -97,6 +110,14 @@ class ProxyNCALoss(ProxyLoss):
         softmax_scale: s = 32 (Proxy-Anchor repo / PML; the constant 2s of ‖x̂ − p̂‖² = 2 − 2cos cancels).
         exclude_positive: the paper's denominator without the positive proxy (default False: PML's).
         Proxies: N(0, 1) (PML).
+
+    Batch scope: a weighted mean of per-sample terms (no mining), so equal replica batches average to the
+    global batch's value; the ``metric`` task passes the global batch
+    (:meth:`~semembed.training.step.StepContext.gather`).
+
+    Raises:
+        SemembedError: (when called) embeddings not (B, embedding_size), labels not (B,), or a known label
+            outside [0, num_classes).
     """
 
     registry_name = "proxy_nca"
@@ -126,6 +147,14 @@ class NormalizedSoftmaxLoss(ProxyLoss):
         num_classes, embedding_size: C, D.
         temperature: T = 0.05 (PML default).
         Class weights: N(0, 1) (only their direction matters).
+
+    Batch scope: a weighted mean of per-sample terms (no mining), so equal replica batches average to the
+    global batch's value; the ``metric`` task passes the global batch
+    (:meth:`~semembed.training.step.StepContext.gather`).
+
+    Raises:
+        SemembedError: (when called) embeddings not (B, embedding_size), labels not (B,), or a known label
+            outside [0, num_classes).
     """
 
     registry_name = "normalized_softmax"

@@ -33,6 +33,10 @@ class TripletMarginLoss(PairLoss):
         miner: triplet miner, ``facenet_semihard`` or None (all triplets).
         reducer: ``mean_nonzero`` (PML default).
         swap: also use d_pn when it is closer than d_an (PML's ``swap``).
+
+    Batch scope: mining and the pairs see exactly the batch given (called per replica: that replica's
+    batch); the ``metric`` task gives it the global batch of all replicas
+    (:meth:`~semembed.training.step.StepContext.gather`), so mining sees every replica's samples.
     """
 
     registry_name = "triplet_margin"

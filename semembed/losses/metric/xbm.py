@@ -28,6 +28,7 @@ from keras import ops
 
 from semembed.errors import SemembedError
 from semembed.losses.metric.base import PairLoss
+from semembed.losses.metric.common import check_inputs
 
 
 @keras.saving.register_keras_serializable(package="semembed")
@@ -41,6 +42,10 @@ class CrossBatchMemory(keras.layers.Layer):
         start_iteration: 2000 (research-xbm defaults.py; SOP config 1000).
         weight: w = 1.0 (research-xbm).
         ring: ``fifo`` (default) or ``xbm`` (the research-xbm pointer quirk).
+
+    Batch scope: the batch term and the enqueued rows are the batch given; the ``metric`` task passes the
+    global batch (:meth:`~semembed.training.step.StepContext.gather`), so the batch term mines every
+    replica's samples and every replica enqueues the same global batch.
     """
 
     RINGS = ("fifo", "xbm")
@@ -89,6 +94,15 @@ class CrossBatchMemory(keras.layers.Layer):
 
     def valid_slots(self, filled):
         return ops.arange(self.memory_size, dtype="int32") < filled
+
+    def __call__(self, labels, embeddings, sample_weight=None, **kwargs):
+        """Checks the inputs' static shapes (before Keras wraps any error), then :meth:`call`.
+
+        Raises:
+            SemembedError: ``embeddings`` not (B, embedding_size), ``labels`` or ``sample_weight`` not (B,).
+        """
+        check_inputs(type(self).__name__, labels, embeddings, sample_weight, width=self.embedding_size)
+        return super().__call__(labels, embeddings, sample_weight=sample_weight, **kwargs)
 
     def call(self, labels, embeddings, sample_weight=None):
         labels = ops.cast(ops.reshape(labels, (-1,)), "int32")

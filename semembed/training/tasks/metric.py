@@ -20,8 +20,15 @@ one device with the same global batch; mining sees the global batch.
   has their dimension).
 
 Pair with m-per-class batches (``--classes_per_batch P --images_per_class K``)
-so that every batch has positives.  The validation loss of a proxy loss counts
-only test images of training classes (0 on a zero-shot split).
+so that every batch has positives.
+
+No test loss is reported: on a zero-shot split the test classes have no
+proxies, and the test images come in file order (batches of one class, no
+negatives for a pair loss), so such a value says nothing about retrieval.
+What the papers watch is retrieval on the test classes: with
+``snapshot_best`` one of ``val_Recall@1``, ``val_mAP@R``, ``val_R-Precision``
+(:data:`~semembed.training.config.METRIC_SNAPSHOT_BEST`) the task computes
+those figures of the whole test set each epoch (:meth:`validation_metrics`).
 """
 
 from __future__ import annotations
@@ -93,20 +100,32 @@ class MetricLearningTask(Task):
     embedding_weight: float = 0.0
 
     metrics = ()
+    test_is_query = None  # In-Shop: which test images are queries (the rest: the gallery)
 
     @classmethod
     def from_config(cls, config, dataset, targets):
+        from semembed.training.config import METRIC_SNAPSHOT_BEST
+
         m = config.metric
         use_targets = m.embedding_weight > 0
         if use_targets and config.embedding == "onehot":
             raise SemembedError("--embedding_weight needs --embedding FILE (the class embeddings to add as targets)")
+        if config.snapshot_best and config.snapshot_best not in METRIC_SNAPSHOT_BEST:
+            raise SemembedError(
+                f"--snapshot_best {config.snapshot_best}: the metric task reports no test loss (on a zero-shot "
+                "split the test classes have no proxies, and file-order test batches hold one class, so pair "
+                f"losses see no negatives); choose one of {', '.join(METRIC_SNAPSHOT_BEST)} (val_*: retrieval "
+                "on the test images each epoch, as the papers pick their best epoch; loss: the training loss)")
         num_classes = int(np.max(dataset.train_labels)) + 1 if dataset.num_train else 0
-        return cls(config.architecture, embedding_dim=targets.shape[1] if use_targets else config.embedding_dim,
+        task = cls(config.architecture, embedding_dim=targets.shape[1] if use_targets else config.embedding_dim,
                    loss=m.loss, loss_kwargs=dict(m.loss_kwargs), input_shape=dataset.image_shape,
                    num_classes=num_classes, miner=m.miner, miner_kwargs=dict(m.miner_kwargs), distance=m.distance,
                    proxy_lr_multiplier=m.proxy_lr_multiplier, xbm_size=m.xbm_size, xbm_start=m.xbm_start,
                    xbm_weight=m.xbm_weight, xbm_ring=m.xbm_ring, freeze_bn=m.freeze_bn,
                    class_embeddings=targets if use_targets else None, embedding_weight=m.embedding_weight)
+        task.set_validation = bool(config.snapshot_best and config.snapshot_best.startswith("val_"))
+        task.test_is_query = None if dataset.test_is_query is None else np.asarray(dataset.test_is_query)
+        return task
 
     def __post_init__(self) -> None:
         if self.loss not in METRIC_LOSSES:
@@ -186,11 +205,9 @@ class MetricLearningTask(Task):
         return self.xbm.state_variables() if self.xbm is not None else []
 
     # === Losses ===
-    def loss_value(self, labels, embeddings, weights, *, training: bool = False, replicas: int = 1):
+    def loss_value(self, labels, embeddings, weights, *, training: bool = True, replicas: int = 1):
+        """The loss of a batch of training images (labels 0..C−1, each with its proxy)."""
         if self.is_proxy:
-            if not training:  # test images of classes without a proxy do not count
-                weights = weights * tf.cast(labels < self.num_classes, weights.dtype)
-                labels = tf.minimum(labels, self.num_classes - 1)
             value = self.loss_obj(labels, embeddings, sample_weight=weights, proxy_gradient_scale=1.0 / replicas)
         elif training and self.xbm is not None:
             value = self.xbm(labels, embeddings, sample_weight=weights)
@@ -219,11 +236,23 @@ class MetricLearningTask(Task):
         return sums
 
     def eval_step(self, batch, step):
-        labels = labels_of(batch)
-        emb = tf.cast(self.model(batch["image"], training=False), tf.float32)
-        n = tf.cast(tf.shape(labels)[0], tf.float32)
-        value = self.loss_value(labels, emb, weights_of(batch)) + regularization(self.model)
-        return {"loss": value * n, "count": n}
+        """No per-batch test figure (see the module docstring): the count only, so nothing is reported as a
+        test loss; retrieval figures come from :meth:`validation_metrics`."""
+        return {"count": tf.cast(tf.shape(labels_of(batch))[0], tf.float32)}
+
+    def validation_metrics(self, features, labels, index) -> dict:
+        """Recall@1, R-Precision and mAP@R of the test images (each against the others, self excluded; In-Shop:
+        queries against the gallery), cosine ranking; computed each epoch when ``set_validation`` is on."""
+        from semembed.evaluation.metric_learning import metric_learning_metrics
+
+        labels = np.asarray(labels)
+        if len(labels) < 2:
+            return {}
+        if self.test_is_query is not None:
+            q = self.test_is_query[np.asarray(index)]
+            return metric_learning_metrics(features[~q], labels[~q], query_features=features[q],
+                                           query_labels=labels[q], recall_ks=(1,), nmi=False)
+        return metric_learning_metrics(features, labels, recall_ks=(1,), nmi=False)
 
     def predict_step(self, batch):
         return self.model(batch["image"], training=False), None
