@@ -163,7 +163,8 @@ def schedule_config(args: argparse.Namespace):
     for name, why in unused.items():
         if was_given(args, name):
             raise SemembedError(f"--{name} {why}")
-    fields = [f.name for f in dataclasses.fields(ScheduleConfig) if f.name not in unused and f.name != "name"]
+    fields = [f.name for f in dataclasses.fields(ScheduleConfig)
+              if f.name not in unused and f.name != "name" and hasattr(args, f.name)]  # plateau: no flag
     return ScheduleConfig(name=args.lr_schedule, **{f: getattr(args, f) for f in fields})
 
 

@@ -90,7 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"Also keep the model of the best epoch in <snapshot>.best.keras (needs --snapshot): by "
                    f"{', '.join(METRIC_SNAPSHOT_BEST)} (default {d['snapshot_best']}: retrieval on the test images, "
                    "computed each epoch, as the papers report their best test epoch; loss: the training loss). "
-                   "The metric task reports no test loss. --method avsl: default val_loss.")
+                   "Neither method reports a test loss (--method avsl: retrieval ranked by its distance).")
     t.add_argument("--sgd_patience", type=int, default=None,
                    help="SGD: epochs without improvement before the rate drops x0.1 (floor --sgd_min_lr). learn_metric "
                    "runs at a constant --sgd_lr unless this is given (no paper's schedule watches a test loss, and "
@@ -177,8 +177,8 @@ def config_from_args(args: argparse.Namespace, argv: list[str] | None):
         raise SemembedError("--m_per_class: learn_metric composes its batches with --classes_per_batch P "
                             "--images_per_class K (P x K images); use --images_per_class instead")
     if args.snapshot_best == "default":
-        args.snapshot_best = LEARN_METRIC_DEFAULTS["snapshot_best"] if args.method == "metric" else "val_loss"
-    if args.method == "metric" and args.snapshot_best and args.snapshot_best not in METRIC_SNAPSHOT_BEST:
+        args.snapshot_best = LEARN_METRIC_DEFAULTS["snapshot_best"]
+    if args.snapshot_best and args.snapshot_best not in METRIC_SNAPSHOT_BEST:
         raise SemembedError(f"--snapshot_best {args.snapshot_best}: learn_metric reports no test loss (on a zero-shot "
                             "split the test classes have no proxies; file-order test batches hold one class); choose "
                             f"one of {', '.join(METRIC_SNAPSHOT_BEST)} (val_*: retrieval on the test images each "

@@ -103,7 +103,9 @@ class AVSLTask(Task):
         if unknown:
             raise SemembedError(f"--method avsl: unknown options {sorted(unknown)}")
         num_classes = int(np.max(dataset.train_labels)) + 1 if dataset.num_train else 0
-        return cls(config.architecture, tuple(dataset.image_shape), num_classes, **config.task_options)
+        task = cls(config.architecture, tuple(dataset.image_shape), num_classes, **config.task_options)
+        task.set_validation = bool(config.snapshot_best and config.snapshot_best.startswith("val_"))
+        return task
 
     def __post_init__(self):
         if self.embeddings_dim < 1 or self.topk_corr < 1:
@@ -188,14 +190,15 @@ class AVSLTask(Task):
         return sums
 
     def eval_step(self, batch, step):
-        labels, weights = labels_of(batch), weights_of(batch)
-        if self.use_proxy:
-            weights = weights * tf.cast(labels < self.num_classes, weights.dtype)  # classes without proxies
-            labels = tf.minimum(labels, self.num_classes - 1)
-        out = tf.cast(self.model(batch["image"], training=False), tf.float32)
-        total, _, _ = self.loss_terms(labels, out, weights)
-        n = tf.cast(tf.shape(labels)[0], tf.float32)
-        return {"loss": (total + regularization(self.model)) * n, "count": n}
+        """No per-batch test figure, as the metric task: the test classes are not the training classes (no
+        proxies), and batches in file order hold one class; retrieval figures come from
+        :meth:`validation_metrics` (ranked by Δ)."""
+        return {"count": tf.cast(tf.shape(labels_of(batch))[0], tf.float32)}
+
+    def validation_metrics(self, features, labels, index) -> dict:
+        """Recall@1, R-Precision and mAP@R of the test images ranked by Δ; each epoch when ``set_validation``."""
+        labels = np.asarray(labels)
+        return avsl_retrieval_metrics(self.model, features, labels, recall_ks=(1,)) if len(labels) > 1 else {}
 
     def predict_step(self, batch):
         return self.model(batch["image"], training=False), None
