@@ -61,13 +61,35 @@ def snap_to_grid(dist: np.ndarray, grid: float) -> np.ndarray:
 
 
 def duplicate_rows(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``(rows, firsts)``: each row that repeats an earlier row exactly, and that earlier row."""
+    """``(rows, firsts)``: each row that repeats an earlier row exactly (bytewise), and that earlier row.
+
+    A 64-bit hash of each row's bytes finds the candidates; only rows that
+    share a hash are compared exactly (``np.unique`` of their bytes), so
+    hash collisions cannot merge different rows.
+    """
     feats = np.ascontiguousarray(features)
-    rows_as_bytes = feats.view(np.dtype((np.void, feats.dtype.itemsize * feats.shape[1]))).ravel()
+    n = len(feats)
+    none = np.empty(0, dtype=np.intp)
+    if n < 2:
+        return none, none
+    words = feats.reshape(n, -1).view(np.uint8).reshape(n, -1)
+    if words.shape[1] % 4 == 0:
+        words = words.view(np.uint32)
+    hashes = np.empty(n, dtype=np.uint64)
+    mult = np.random.default_rng(0x5E3).integers(1, 2**63, size=words.shape[1], dtype=np.uint64) | np.uint64(1)
+    for s in range(0, n, 4096):  # wrap-around integer products: a multilinear hash of the words
+        hashes[s : s + 4096] = words[s : s + 4096].astype(np.uint64) @ mult
+    order = np.argsort(hashes, kind="stable")
+    shared = hashes[order[1:]] == hashes[order[:-1]]
+    if not shared.any():
+        return none, none
+    cand = np.unique(np.concatenate([order[1:][shared], order[:-1][shared]]))  # ascending row index
+    sub = np.ascontiguousarray(feats[cand]).reshape(len(cand), -1)
+    rows_as_bytes = sub.view(np.dtype((np.void, sub.dtype.itemsize * sub.shape[1]))).ravel()
     _, first, inverse = np.unique(rows_as_bytes, return_index=True, return_inverse=True)
-    firsts = first[inverse.ravel()]
-    dup = np.flatnonzero(firsts != np.arange(len(feats)))
-    return dup, firsts[dup]
+    firsts = cand[first[inverse.ravel()]]
+    dup = firsts != cand
+    return cand[dup], firsts[dup]
 
 
 @dataclass
@@ -221,11 +243,8 @@ def _top_by_threshold(dist: np.ndarray, length: int) -> np.ndarray | None:
     """Top ``length`` of each row via a sampled threshold, or None when not worthwhile.
 
     The ``_SAMPLE_RANK``-th smallest distance of a strided column sample is a
-    threshold t below which about 2.5 x ``length`` images fall.  Only the
-    candidates ``d <= t`` (padded to a small matrix) are ranked; rows where
-    fewer than ``length + 1`` candidates pass fall back to a full partition.
-    Exact: every image of the true top ``length`` has ``d <= t`` when at least
-    ``length + 1`` images do (the extra one guards a tie at the cut).
+    threshold t below which about 2.5 x ``length`` images fall; then
+    :func:`top_below`.
     """
     b, n = dist.shape
     need = length + 1
@@ -236,17 +255,36 @@ def _top_by_threshold(dist: np.ndarray, length: int) -> np.ndarray | None:
     if sample.shape[1] <= _SAMPLE_RANK:
         return None
     thr = np.partition(sample, _SAMPLE_RANK - 1, axis=1)[:, _SAMPLE_RANK - 1]
+    return top_below(dist, length, thr, cap=max(8 * need, 4 * _SAMPLE_RANK * stride))
+
+
+def top_below(dist: np.ndarray, length: int, thr: np.ndarray, cap: int | None = None) -> np.ndarray:
+    """Top ``length`` of each row (by distance, then index), ranking only the candidates ``d <= thr``.
+
+    Only the candidates of each row (padded to a small matrix) are ranked;
+    rows where fewer than ``length + 1`` or more than ``cap`` (default
+    8·(length + 1)) candidates pass are ranked with a full partition instead.
+    Exact: every image of the true top ``length`` has ``d <= t`` when at least
+    ``length + 1`` images do (the extra one guards a tie at the cut).
+
+    Args:
+        dist: ``b x n`` distances; thr: ``b`` thresholds, e.g. the
+            ``length + 1``-th smallest distance of each row.
+    """
+    b, n = dist.shape
+    need = length + 1
+    cap = 8 * need if cap is None else cap
     flat = np.flatnonzero(dist <= thr[:, None])  # much faster than a 2-D np.nonzero
     rows, cols = np.divmod(flat, n)
     del flat
     counts = np.bincount(rows, minlength=b)
-    cap = max(8 * need, 4 * _SAMPLE_RANK * stride)  # about _SAMPLE_RANK * stride images fall below t
     good = (counts >= need) & (counts <= cap)
     width = int(counts[good].max()) if good.any() else need
     out = np.empty((b, length), dtype=np.intp)
     if good.any():
-        keep = good[rows]
-        rows, cols = rows[keep], cols[keep]
+        if not good.all():
+            keep = good[rows]
+            rows, cols = rows[keep], cols[keep]
         kept_start = np.concatenate([[0], np.cumsum(np.where(good, counts, 0))[:-1]])
         pos = np.arange(len(rows)) - kept_start[rows]
         grow = np.flatnonzero(good)
@@ -254,8 +292,9 @@ def _top_by_threshold(dist: np.ndarray, length: int) -> np.ndarray | None:
         slot[grow] = np.arange(len(grow))
         cand_d = np.full((len(grow), width), np.inf, dtype=dist.dtype)
         cand_i = np.zeros((len(grow), width), dtype=np.intp)
-        cand_d[slot[rows], pos] = dist[rows, cols]
-        cand_i[slot[rows], pos] = cols
+        srow = slot[rows]
+        cand_d[srow, pos] = dist[rows, cols]
+        cand_i[srow, pos] = cols
         # candidate columns are in ascending image order, so ties still break by index
         order = _rank_keys(cand_d, length)
         out[grow] = np.take_along_axis(cand_i, order, axis=1)

@@ -1,0 +1,181 @@
+"""The fast retrieval paths (relevant positions, thresholded top-K, threads) against a full sort per query.
+
+The reference computation here is written plainly: for each query, the tie-grid
+distances (``eval_bruteforce.distances``: exactly rounded sums, then the grid)
+are sorted in full by (distance, index) with ``np.lexsort``, and every metric
+is read off that ranking from its definition (SPEC.md §3, §9; METRIC_LEARNING.md §11).
+The inputs have many ties: duplicated feature rows and features on a coarse grid.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import eval_bruteforce as bf
+from semembed.evaluation import retrieval_metrics
+from semembed.evaluation.positions import TIES_COUNTED_PER_ROW, count_below, ranking_positions
+from semembed.evaluation.ranking import duplicate_rows, top_below
+from semembed.taxonomy import class_similarity, load_hierarchy
+
+
+def full_sort_metrics(dist, q_cls, db_cls, sims, ks, clip, recall_ks, exclude_self):
+    """Per-query metrics from a full (distance, index) sort of each query's row."""
+    n_q, n_db = dist.shape
+    out: dict[str, list] = {}
+    for q in range(n_q):
+        others = np.array([j for j in range(n_db) if not (exclude_self and j == q)])
+        ranking = others[np.lexsort((others, dist[q, others]))]
+        c = q_cls[q]
+        for name, sim in sims.items():
+            sigma = sim[c, db_cls[ranking]]
+            beta = np.sort(sigma)[::-1]
+            num, den = np.cumsum(sigma), np.cumsum(beta)
+            hp = np.array([num[i] / den[i] if den[i] > 0 else 1.0 for i in range(len(ranking))])
+            for k in ks:
+                out.setdefault(f"P@{k} ({name})", []).append(hp[k - 1])
+            if clip:
+                area = (hp[:clip].sum() - (hp[0] + hp[clip - 1]) / 2) / clip
+                out.setdefault(f"AHP@{clip} ({name})", []).append(area)
+        rel = db_cls[ranking] == c
+        r = int(rel.sum())
+        hits = np.cumsum(rel)
+        precision = hits / np.arange(1, len(rel) + 1)
+        out.setdefault("AP", []).append(precision[rel].sum() / r if r else 0.0)
+        out.setdefault("R-Precision", []).append(hits[r - 1] / r if r else None)
+        out.setdefault("mAP@R", []).append(precision[:r][rel[:r]].sum() / r if r else None)
+        d_pos = dist[q, ranking[rel]].min() if r else None
+        for k in recall_ks:
+            closer_neg = np.count_nonzero((dist[q, ranking] < d_pos) & ~rel) if r else 0
+            out.setdefault(f"Recall@{k}", []).append(float(closer_neg < k) if r else None)
+    return out
+
+
+def _tied_data(rng, n, dim, levels):
+    """Features on a coarse grid (many equal distances) with duplicated rows."""
+    feats = rng.integers(-levels, levels + 1, size=(n, dim)).astype(np.float64)
+    feats[np.linalg.norm(feats, axis=1) == 0] = 1.0
+    dup = rng.choice(n, size=n // 6, replace=False)
+    feats[dup] = feats[rng.choice(n, size=len(dup))]
+    return feats
+
+
+def _compare(pq, want):
+    for name, values in want.items():
+        if name in pq:
+            ref = np.array([np.nan if v is None else v for v in values])
+            np.testing.assert_allclose(pq[name], ref, rtol=0, atol=1e-12, err_msg=name)
+
+
+@pytest.mark.parametrize("normalize", [True, False])
+@pytest.mark.parametrize("levels", [2, 30])  # heavy ties (rows ranked in full) / a few ties per row (counted)
+def test_ap_and_top_k_paths_equal_full_sort(tree_file, normalize, levels):
+    rng = np.random.default_rng(10 * levels + normalize)
+    h = load_hierarchy(tree_file)
+    leaves = h.leaves()
+    n = 640  # wide enough for the sampled-threshold top-K (n >= 16 x (K + 1))
+    labels = np.array(leaves)[rng.integers(0, len(leaves), n)]
+    labels[0] = 16
+    labels[1:][labels[1:] == 16] = 10  # a singleton class: a query without relevant images
+    feats = _tied_data(rng, n, 4, levels)
+    classes = sorted(set(labels.tolist()))
+    cls = np.searchsorted(classes, labels)
+    sims = {"WUP": class_similarity(h, classes, "wup"), "LCS_HEIGHT": class_similarity(h, classes, "lcs_height")}
+    dist = bf.distances(feats, feats, normalize)
+    ks, clip, recall_ks = [1, 3, 20], 11, [1, 4]
+    want = full_sort_metrics(dist, cls, cls, sims, ks, clip, recall_ks, True)
+    # ap: AP, R-Precision, mAP@R from positions; else from a top-max(R) ranking; neither: a top-20 ranking
+    # through the sampled threshold
+    for ap, map_at_r, threads, block in ((True, True, 1, 37 * n), (True, True, 2, 50 * n),
+                                         (False, True, 2, 64 * n), (False, False, 2, 64 * n)):
+        _, pq = retrieval_metrics(feats, labels, h, normalize=normalize, ks=ks, clip_ahp=clip, ap=ap,
+                                  recall_ks=recall_ks, map_at_r=map_at_r, per_query=True, threads=threads,
+                                  block_elements=block)
+        _compare(pq, want)
+        assert ("AP" in pq) == ap and ("mAP@R" in pq) == map_at_r
+
+
+def test_separate_query_set_float32_equals_full_sort(dag_file):
+    rng = np.random.default_rng(3)
+    h = load_hierarchy(dag_file, str_ids=True)
+    leaves = h.leaves()
+    dbf = _tied_data(rng, 500, 3, 3).astype(np.float32)
+    qf = np.concatenate([dbf[:20], _tied_data(rng, 30, 3, 3).astype(np.float32)])  # queries equal to db rows
+    db_labels = [leaves[i] for i in rng.integers(0, len(leaves), 500)]
+    q_labels = [leaves[i] for i in rng.integers(0, len(leaves), 50)]
+    classes = sorted(set(db_labels) | set(q_labels))
+    idx = {c: i for i, c in enumerate(classes)}
+    sims = {"WUP": class_similarity(h, classes, "wup"), "LCS_HEIGHT": class_similarity(h, classes, "lcs_height")}
+    # small integers: float32 squared distances are exact, so the full sort sees the same values
+    dist = bf.distances(qf, dbf, False, grid_bits=20)
+    ks, clip = [1, 5, 30], 9
+    want = full_sort_metrics(dist, np.array([idx[c] for c in q_labels]), np.array([idx[c] for c in db_labels]),
+                             sims, ks, clip, [2], False)
+    _, pq = retrieval_metrics(dbf, db_labels, h, normalize=False, ks=ks, clip_ahp=clip, recall_ks=[2],
+                              map_at_r=True, query_features=qf, query_labels=q_labels, per_query=True,
+                              block_elements=500 * 16)
+    _compare(pq, want)
+
+
+# === The building blocks ===
+
+
+@pytest.mark.parametrize("n", [1, 5, 255, 256, 700, 1001])
+def test_count_below_equals_searchsorted(n):
+    rng = np.random.default_rng(n)
+    rows = np.sort(rng.integers(-20, 20, size=(7, n)).astype(np.float64) * 0.5, axis=1)
+    q_rows = rng.integers(0, 7, 300)
+    values = np.concatenate([rows[q_rows[:200], rng.integers(0, n, 200)], rng.uniform(-12, 12, 100)])
+    want = [np.searchsorted(rows[r], v, side="left") for r, v in zip(q_rows, values)]
+    np.testing.assert_array_equal(count_below(rows, q_rows, values), want)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_ranking_positions_equal_full_sort(dtype):
+    rng = np.random.default_rng(4)
+    b, n = 12, 900
+    dist = (rng.integers(0, 400, size=(b, n)) * 0.25).astype(dtype)  # many equal distances in every row
+    dist[3] = rng.permutation(n).astype(dtype)  # no ties at all
+    dist[5] = 1.0  # all tied: ranked in full
+    dist[7, 10] = np.inf  # an excluded image
+    rows = np.repeat(np.arange(b), 40)
+    cols = np.concatenate([rng.choice(np.delete(np.arange(n), 10), 40, replace=False) for _ in range(b)])
+    for r in (8, 9, 10):  # distinct distances but for a few chosen images tied with another image
+        dist[r] = rng.permutation(n).astype(dtype) * 0.5
+        chosen = cols[rows == r]
+        dist[r, chosen[5:8] + 1 - 2 * (chosen[5:8] == n - 1)] = dist[r, chosen[5:8]]
+    order = np.array([np.lexsort((np.arange(n), r)) for r in dist.astype(np.float64)])
+    place = np.argsort(order, axis=1)
+    np.testing.assert_array_equal(ranking_positions(dist, rows, cols), place[rows, cols] + 1)
+    tied = np.array([(dist[r] == dist[r, c]).sum() > 1 for r, c in zip(rows, cols)]).reshape(b, 40).sum(1)
+    assert (tied > TIES_COUNTED_PER_ROW).any() and ((tied > 0) & (tied <= TIES_COUNTED_PER_ROW)).any()
+
+
+def test_top_below_with_exact_threshold_equals_full_sort():
+    rng = np.random.default_rng(6)
+    dist = (rng.integers(0, 50, size=(9, 700)) * 0.5).astype(np.float32)
+    dist[2] = 3.0  # all tied: too many candidates, ranked by a partition
+    want = np.array([np.lexsort((np.arange(700), r)) for r in dist.astype(np.float64)])
+    ordered = np.sort(dist, axis=1)
+    for length in (1, 10, 99):
+        np.testing.assert_array_equal(top_below(dist, length, ordered[:, length]), want[:, :length])
+
+
+def test_duplicate_rows_equal_a_dictionary_of_row_bytes():
+    rng = np.random.default_rng(8)
+    feats = rng.integers(0, 3, size=(2000, 3)).astype(np.float32)
+    feats[5] = -0.0  # -0.0 and 0.0 differ bytewise: not duplicates of each other
+    feats[6] = 0.0
+    first: dict[bytes, int] = {}
+    want_rows, want_firsts = [], []
+    for i, row in enumerate(feats):
+        key = row.tobytes()
+        if key in first:
+            want_rows.append(i)
+            want_firsts.append(first[key])
+        else:
+            first[key] = i
+    rows, firsts = duplicate_rows(feats)
+    np.testing.assert_array_equal(rows, want_rows)
+    np.testing.assert_array_equal(firsts, want_firsts)
+    assert duplicate_rows(rng.standard_normal((50, 4)))[0].size == 0
