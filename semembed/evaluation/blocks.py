@@ -1,10 +1,13 @@
 """Blocks of queries on several CPU threads, results in block order.
 
 NumPy's sorts, element-wise passes and gathers, and BLAS, release the GIL, so
-``threads`` blocks run at once on as many cores; BLAS is limited to one
-thread meanwhile (``threadpoolctl``, a scikit-learn dependency) so that the
-cores are not oversubscribed.  Results come back in block order, so sums over
-blocks are the same as in a single thread.
+``threads`` blocks run at once on as many cores.  BLAS is limited to one
+thread meanwhile (``threadpoolctl``, a scikit-learn dependency), also when
+``threads`` is 1: the cores are not oversubscribed, and every block's matrix
+product is computed the same way whatever the number of threads or cores
+(a float32 product's rounding depends on how BLAS splits it between threads).
+Results come back in block order, so sums over blocks do not depend on the
+number of threads either.
 """
 
 from __future__ import annotations
@@ -32,7 +35,8 @@ def map_blocks(fn: Callable[[int, int], T], n: int, block: int, threads: int | N
     Args:
         fn: the work of one block (it must not modify shared arrays).
         n: number of rows; block: rows per block (at least 1).
-        threads: blocks run at once (default: :func:`default_threads`; 1: in this thread).
+        threads: blocks run at once (default: :func:`default_threads`; 1: in this thread),
+            each with one BLAS thread.
         progress: a tqdm progress bar on stderr, one step per block.
     """
     starts = list(range(0, n, max(1, int(block))))
@@ -47,13 +51,13 @@ def map_blocks(fn: Callable[[int, int], T], n: int, block: int, threads: int | N
         bar = tqdm(total=len(starts), file=sys.stderr, unit="block")
     try:
         if threads <= 1:
-            for s0 in starts:
-                yield fn(s0, min(n, s0 + block))
-                if bar is not None:
-                    bar.update()
+            with _blas_limit(1):
+                for s0 in starts:
+                    yield fn(s0, min(n, s0 + block))
+                    if bar is not None:
+                        bar.update()
             return
-        limit = _blas_limit(1)
-        with limit, ThreadPoolExecutor(threads) as pool:
+        with _blas_limit(1), ThreadPoolExecutor(threads) as pool:
             pending = []
             for s0 in starts:  # at most 2·threads blocks submitted ahead (bounded memory)
                 pending.append(pool.submit(fn, s0, min(n, s0 + block)))

@@ -179,3 +179,18 @@ def test_duplicate_rows_equal_a_dictionary_of_row_bytes():
     np.testing.assert_array_equal(rows, want_rows)
     np.testing.assert_array_equal(firsts, want_firsts)
     assert duplicate_rows(rng.standard_normal((50, 4)))[0].size == 0
+
+
+def test_float32_results_do_not_depend_on_threads_or_blocks(tree_file):
+    """One BLAS thread per block: the float32 products, hence the rankings, are the same for any thread count."""
+    rng = np.random.default_rng(12)
+    h = load_hierarchy(tree_file)
+    leaves = h.leaves()
+    labels = np.array(leaves)[rng.integers(0, len(leaves), 1500)]
+    feats = rng.standard_normal((1500, 48)).astype(np.float32)
+    runs = [retrieval_metrics(feats, labels, h, ks=[1, 10], clip_ahp=50, recall_ks=[1], map_at_r=True,
+                              per_query=True, threads=threads, block_elements=1500 * 100)[1]
+            for threads in (1, 2, 3)]
+    for other in runs[1:]:
+        for name, values in runs[0].items():
+            np.testing.assert_array_equal(other[name], values, err_msg=name)
