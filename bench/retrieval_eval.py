@@ -206,8 +206,11 @@ def run_case(case: str, queries: int = 0, profile: bool = False) -> dict:
 
 
 def export_revision(ref: str) -> str:
-    """A temporary folder holding ``semembed/`` as of git revision ``ref``."""
+    """A temporary folder holding ``semembed/`` as of git revision ``ref`` (or a copy of folder ``ref``)."""
     folder = tempfile.mkdtemp(prefix="semembed-bench-")
+    if os.path.isdir(os.path.join(ref, "semembed")):
+        shutil.copytree(os.path.join(ref, "semembed"), os.path.join(folder, "semembed"))
+        return folder
     archive = subprocess.run(["git", "-C", REPO, "archive", ref, "semembed"], capture_output=True)
     if archive.returncode:
         shutil.rmtree(folder)
@@ -270,8 +273,8 @@ def main() -> int:
     p.add_argument("--cases", default=",".join(ALL[:4]), help=f"comma-separated cases among {ALL}")
     p.add_argument("--check", action="store_true", help="compare the 10k figures with a straightforward implementation")
     p.add_argument("--subset", type=int, default=0, help="run the 100k full-ranking cases (100k-ap, 100k-full) on this many queries only and extrapolate the time")
-    p.add_argument("--against", default=None, metavar="REF", help="also time every case with the code of git revision REF (e.g. the one before a change)")
-    p.add_argument("--against_subset", type=int, default=None, metavar="N", help="queries of the 100k cases run with REF (default: --subset; 100k-pml too when given)")
+    p.add_argument("--against", default=None, metavar="REF", help="also time every case with the code of git revision REF (e.g. the one before a change), or of a folder REF holding semembed/")
+    p.add_argument("--against_subset", type=int, default=None, metavar="N", help="queries of 100k-ap and 100k-full run with REF (default: --subset)")
     p.add_argument("--profile", action="store_true", help="one thread under cProfile: print where the CPU time goes")
     p.add_argument("--one", default=None, help=argparse.SUPPRESS)
     p.add_argument("--queries", type=int, default=0, help=argparse.SUPPRESS)
@@ -298,7 +301,7 @@ def main() -> int:
             res = run_child(case, sub, args.profile)
             old = None
             if old_code:
-                old_sub = against_subset if case.startswith("100k") and (sub or args.against_subset) else 0
+                old_sub = against_subset if case in ("100k-ap", "100k-full") else 0
                 old = run_child(case, old_sub, args.profile, old_code, faiss=False)
                 old["revision"] = args.against
                 olds[case] = old
