@@ -28,17 +28,22 @@ _TIE_CHUNK_ELEMENTS = 1 << 20
 _GROUP = 64
 
 
-def _lift(flat: np.ndarray, base: np.ndarray, limit: np.ndarray | int, values: np.ndarray, top: int) -> np.ndarray:
-    """Largest c <= limit with flat[base + c - 1] < value (values ascending from base), by steps top, top/2, ... 1."""
+def _lift(flat: np.ndarray, base: np.ndarray, values: np.ndarray, top: int,
+          limit: np.ndarray | int | None = None) -> np.ndarray:
+    """Largest c with flat[base + c - 1] < value (ascending values from base), by steps top, top/2, ... 1.
+
+    Without ``limit`` every probe must be in range (padding of +inf after each row); else c <= limit.
+    """
     count = np.zeros(len(base), dtype=np.intp)
     base = base - 1
     step = top
     while step:
         cand = count + step  # are the first `cand` values all below?
-        fits = cand <= limit
-        probe = flat[base + np.minimum(cand, limit)]
-        take = fits & (probe < values)
-        count[take] = cand[take]
+        probe = flat[base + (cand if limit is None else np.minimum(cand, limit))]
+        take = probe < values
+        if limit is not None:
+            take &= cand <= limit
+        np.add(count, step, out=count, where=take)
         step >>= 1
     return count
 
@@ -56,19 +61,20 @@ def count_below(sorted_rows: np.ndarray, rows: np.ndarray, values: np.ndarray) -
         for every i at once: binary lifting on every 64th value of each row
         (a small array that stays in cache), then within a group of 64.
     """
-    n = sorted_rows.shape[1]
+    b, n = sorted_rows.shape
     rows = np.asarray(rows, dtype=np.intp)
     if n == 0:
         return np.zeros(len(rows), dtype=np.intp)
-    top = 1 << (n.bit_length() - 1)
     if n < 4 * _GROUP:
-        return _lift(sorted_rows.reshape(-1), rows * n, n, values, top)
-    coarse = np.ascontiguousarray(sorted_rows[:, _GROUP - 1 :: _GROUP])  # coarse[r, i] = sorted[r, 64(i+1) - 1]
-    nc = coarse.shape[1]
-    groups = _lift(coarse.reshape(-1), rows * nc, nc, values, 1 << (nc.bit_length() - 1))
+        return _lift(sorted_rows.reshape(-1), rows * n, values, 1 << (n.bit_length() - 1), n)
+    nc = n // _GROUP
+    width = (1 << nc.bit_length()) - 1  # >= nc; the padding (+inf) is never below a value
+    coarse = np.full((b, width), np.inf, dtype=sorted_rows.dtype)
+    coarse[:, :nc] = sorted_rows[:, _GROUP - 1 :: _GROUP][:, :nc]  # coarse[r, i] = sorted[r, 64(i+1) - 1]
+    groups = _lift(coarse.reshape(-1), rows * width, values, (width + 1) // 2)
     start = groups * _GROUP  # sorted[start - 1] < value <= sorted[start + 63] (when they exist)
     window = np.minimum(_GROUP - 1, n - start)
-    return start + _lift(sorted_rows.reshape(-1), rows * n + start, window, values, _GROUP // 2)
+    return start + _lift(sorted_rows.reshape(-1), rows * n + start, values, _GROUP // 2, window)
 
 
 def ranking_positions(dist: np.ndarray, rows: np.ndarray, cols: np.ndarray,

@@ -307,13 +307,16 @@ def top_below(dist: np.ndarray, length: int, thr: np.ndarray, cap: int | None = 
 def rank_block(dist: np.ndarray, length: int | None = None) -> np.ndarray:
     """Column indices of each row sorted by (distance, index); only the first ``length`` when given.
 
-    ``length < n`` ranks only candidates below a sampled threshold (wide rows)
-    or uses a partial sort (``np.partition``) of the packed keys.
+    ``length == 1`` is ``np.argmin`` (its first occurrence); other ``length < n``
+    rank only candidates below a sampled threshold (wide rows) or use a partial
+    sort (``np.partition``) of the packed keys.
     """
     n = dist.shape[1]
     length = n if length is None else int(length)
     if not 1 <= length <= n:
         raise SemembedError(f"ranking length {length} must be between 1 and {n}")
+    if length == 1:  # the first occurrence of the smallest distance: ties go to the lower index
+        return np.argmin(dist, axis=1)[:, None]
     if length < n:
         top = _top_by_threshold(dist, length)
         if top is not None:

@@ -311,7 +311,7 @@ def retrieval_metrics(
         ordered = np.sort(dist, axis=1) if from_positions else None
         if length >= n_db - 1:
             order = rank_block(dist)[:, :length]
-        elif ordered is not None:  # the (length+1)-th smallest distance: a threshold that lets few through
+        elif ordered is not None and length > 1:  # the (length+1)-th smallest distance: few get through
             order = top_below(dist, length, ordered[:, length])
         else:
             order = rank_block(dist, length)
