@@ -40,7 +40,7 @@ import numpy as np
 from semembed.errors import SemembedError
 from semembed.evaluation.labels import encode_labels, label_ids
 from semembed.evaluation.blocks import map_blocks
-from semembed.evaluation.positions import ranking_positions
+from semembed.evaluation.positions import SortedPrefix, largest_per_row, ranking_positions
 from semembed.evaluation.ranking import Database, prepare_features, rank_block, top_below
 from semembed.taxonomy import ClassPairs, Hierarchy
 
@@ -308,11 +308,15 @@ def retrieval_metrics(
             if exclude_self:
                 keep = pc != s0 + pr
                 pr, pc = pr[keep], pc[keep]
-        ordered = np.sort(dist, axis=1) if from_positions else None
+        prefix = None
+        if from_positions:  # each row's distances sorted up to its farthest relevant image (and the top K)
+            thresholded = 1 < length < n_db - 1
+            prefix = SortedPrefix(dist, largest_per_row(b, pr, dist[pr, pc], dist.dtype),
+                                  at_least=length + 1 if thresholded else 0)
         if length >= n_db - 1:
             order = rank_block(dist)[:, :length]
-        elif ordered is not None and length > 1:  # the (length+1)-th smallest distance: few get through
-            order = top_below(dist, length, ordered[:, length])
+        elif prefix is not None and thresholded:  # the (length+1)-th smallest distance: few get through
+            order = top_below(dist, length, prefix.nth(length))
         else:
             order = rank_block(dist, length)
         if recall_ks:  # ties in the query's favour: a hit iff the K-th smallest distance >= the nearest positive
@@ -322,8 +326,8 @@ def retrieval_metrics(
                 kth = dist[rows, order[:, k - 1]]
                 out.append((f"Recall@{k}", (kth >= nearest_pos).astype(np.float64), has_rel))
         if from_positions:
-            pos = ranking_positions(dist, pr, pc, ordered)
-        del dist, ordered
+            pos = ranking_positions(dist, pr, pc, prefix)
+        del dist, prefix
         rc = db_cls[order]
         del order
 

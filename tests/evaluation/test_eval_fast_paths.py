@@ -13,10 +13,18 @@ import numpy as np
 import pytest
 
 import eval_bruteforce as bf
-from semembed.evaluation import retrieval_metrics
-from semembed.evaluation.positions import TIES_COUNTED_PER_ROW, count_below, ranking_positions
+from semembed.evaluation import positions, retrieval_metrics
+from semembed.evaluation.positions import (TIES_COUNTED_PER_ROW, SortedPrefix, count_below, distances_of, keys_of,
+                                          largest_per_row, ranking_positions)
 from semembed.evaluation.ranking import duplicate_rows, top_below
 from semembed.taxonomy import class_similarity, load_hierarchy
+
+
+@pytest.fixture(params=["keys", "values"])
+def float32_as(request, monkeypatch):
+    """float32 rows sorted as (distance, column) keys, or as values with ties counted apart."""
+    monkeypatch.setattr(positions, "KEYED_MIN_WIDTH", 0 if request.param == "keys" else 1 << 62)
+    return request.param
 
 
 def full_sort_metrics(dist, q_cls, db_cls, sims, ks, clip, recall_ks, exclude_self):
@@ -67,6 +75,31 @@ def _compare(pq, want):
             np.testing.assert_allclose(pq[name], ref, rtol=0, atol=1e-12, err_msg=name)
 
 
+def test_clustered_classes_equal_full_sort(tree_file, float32_as):
+    """Classes in tight clusters: AP's sorted prefixes stay short (with ties from duplicates and rounding)."""
+    rng = np.random.default_rng(14)
+    h = load_hierarchy(tree_file)
+    leaves = np.array(h.leaves())
+    n = 900
+    which = rng.integers(0, len(leaves), n)
+    which[80:90] = 0  # this class gets the far members below
+    labels = leaves[which]
+    centres = rng.standard_normal((len(leaves), 6)) * 40
+    # float32 integers: squared distances exact, the same in the full sort
+    feats = np.round(centres[which] + rng.standard_normal((n, 6)) * 10).astype(np.float32)
+    feats[5:40], labels[5:40] = feats[40:75], labels[40:75]  # duplicates (of the same class)
+    feats[80:90] = np.round(rng.standard_normal((10, 6)) * 80)  # members far from their class: rows sorted in full
+    classes = sorted(set(labels.tolist()))
+    cls = np.searchsorted(classes, labels)
+    sims = {"WUP": class_similarity(h, classes, "wup"), "LCS_HEIGHT": class_similarity(h, classes, "lcs_height")}
+    ks, clip, recall_ks = [1, 10], 30, [1, 5]
+    dist = bf.distances(feats, feats, False, grid_bits=20)
+    want = full_sort_metrics(dist, cls, cls, sims, ks, clip, recall_ks, True)
+    _, pq = retrieval_metrics(feats, labels, h, normalize=False, ks=ks, clip_ahp=clip, recall_ks=recall_ks,
+                              map_at_r=True, per_query=True, block_elements=n * 200)
+    _compare(pq, want)
+
+
 @pytest.mark.parametrize("normalize", [True, False])
 @pytest.mark.parametrize("levels", [2, 30])  # heavy ties (rows ranked in full) / a few ties per row (counted)
 def test_ap_and_top_k_paths_equal_full_sort(tree_file, normalize, levels):
@@ -95,7 +128,7 @@ def test_ap_and_top_k_paths_equal_full_sort(tree_file, normalize, levels):
         assert ("AP" in pq) == ap and ("mAP@R" in pq) == map_at_r
 
 
-def test_separate_query_set_float32_equals_full_sort(dag_file):
+def test_separate_query_set_float32_equals_full_sort(dag_file, float32_as):
     rng = np.random.default_rng(3)
     h = load_hierarchy(dag_file, str_ids=True)
     leaves = h.leaves()
@@ -128,10 +161,24 @@ def test_count_below_equals_searchsorted(n):
     values = np.concatenate([rows[q_rows[:200], rng.integers(0, n, 200)], rng.uniform(-12, 12, 100)])
     want = [np.searchsorted(rows[r], v, side="left") for r, v in zip(q_rows, values)]
     np.testing.assert_array_equal(count_below(rows, q_rows, values), want)
+    keys = rng.integers(0, 2**63, size=(7, n), dtype=np.uint64) * np.uint64(2)  # unsigned keys, top bit used
+    keys.sort(axis=1)
+    needles = np.concatenate([keys[q_rows[:200], rng.integers(0, n, 200)], rng.integers(0, 2**63, 100, dtype=np.uint64)])
+    want = [np.searchsorted(keys[r], v, side="left") for r, v in zip(q_rows, needles)]
+    np.testing.assert_array_equal(count_below(keys, q_rows, needles), want)
+
+
+def test_float32_keys_order_as_distance_then_column():
+    values = np.array([-np.inf, -2.5, -0.0, 0.0, 1e-30, 0.5, 0.5, 3.0, np.inf], dtype=np.float32)
+    cols = np.array([4, 0, 7, 3, 2, 9, 1, 5, 6])
+    keys = keys_of(values, cols)
+    want = np.lexsort((cols, values.astype(np.float64)))  # -0.0 == 0.0: ordered by column
+    np.testing.assert_array_equal(np.argsort(keys, kind="stable"), want)
+    np.testing.assert_array_equal(distances_of(keys), values + np.float32(0.0))
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_ranking_positions_equal_full_sort(dtype):
+def test_ranking_positions_equal_full_sort(dtype, float32_as):
     rng = np.random.default_rng(4)
     b, n = 12, 900
     dist = (rng.integers(0, 400, size=(b, n)) * 0.25).astype(dtype)  # many equal distances in every row
@@ -149,6 +196,37 @@ def test_ranking_positions_equal_full_sort(dtype):
     np.testing.assert_array_equal(ranking_positions(dist, rows, cols), place[rows, cols] + 1)
     tied = np.array([(dist[r] == dist[r, c]).sum() > 1 for r, c in zip(rows, cols)]).reshape(b, 40).sum(1)
     assert (tied > TIES_COUNTED_PER_ROW).any() and ((tied > 0) & (tied <= TIES_COUNTED_PER_ROW)).any()
+
+
+def test_sorted_prefix_positions_and_thresholds_equal_full_sort(monkeypatch):
+    """Rows sorted only up to their farthest chosen image, in full when that is most of the row."""
+    monkeypatch.setattr(positions, "KEYED_MIN_WIDTH", 0)
+    rng = np.random.default_rng(9)
+    b, n, at_least = 9, 2000, 100
+    dist = (rng.integers(0, 3000, size=(b, n)) * 0.5).astype(np.float32)  # some equal distances
+    nearest = np.argsort(dist, axis=1, kind="stable")
+    rows, cols = [], []
+    for r in range(b):
+        if r == 8:
+            continue  # a row without chosen images
+        pick = nearest[r, :30] if r < 4 else rng.choice(n, 30, replace=False)  # near: a short prefix; far: most
+        rows += [r] * 30
+        cols += list(pick)
+    dist[6] = 1000.0
+    dist[6, ::16] = np.arange(0, n, 16) * 0.001  # the sample sees small values the row mostly lacks
+    dist[7] = 5.0  # all tied
+    rows, cols = np.array(rows), np.array(cols)
+    cols[rows == 6] = np.arange(0, 16 * 30, 16)  # chosen among the sampled columns
+    prefix = SortedPrefix(dist, largest_per_row(b, rows, dist[rows, cols], dist.dtype), at_least=at_least)
+    assert not prefix.dense[[0, 1, 2, 3, 8]].any() and prefix.dense[[4, 5, 6]].all()  # 6: too few values held
+    assert prefix.keys.size < 5 * n // 4
+    order = np.array([np.lexsort((np.arange(n), r)) for r in dist.astype(np.float64)])
+    place = np.argsort(order, axis=1)
+    np.testing.assert_array_equal(ranking_positions(dist, rows, cols, prefix), place[rows, cols] + 1)
+    np.testing.assert_array_equal(ranking_positions(dist, rows, cols), place[rows, cols] + 1)
+    full = np.sort(dist, axis=1)
+    for k in (0, 1, 57, at_least - 1):
+        np.testing.assert_array_equal(prefix.nth(k), full[:, k])
 
 
 def test_top_below_with_exact_threshold_equals_full_sort():
