@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
-from typing import Callable, Iterator, TypeVar
+from typing import Any, Callable, Iterator, Sequence, TypeVar
 
 T = TypeVar("T")
 
@@ -39,28 +39,35 @@ def map_blocks(fn: Callable[[int, int], T], n: int, block: int, threads: int | N
             each with one BLAS thread.
         progress: a tqdm progress bar on stderr, one step per block.
     """
-    starts = list(range(0, n, max(1, int(block))))
+    block = max(1, int(block))
+    spans = [(s0, min(n, s0 + block)) for s0 in range(0, n, block)]
+    return map_ordered(lambda span: fn(*span), spans, threads, progress)
+
+
+def map_ordered(fn: Callable[[Any], T], items: Sequence, threads: int | None = None,
+                progress: bool = False) -> Iterator[T]:
+    """``fn(item)`` for every item, on ``threads`` threads (one BLAS thread each), yielded in order."""
     threads = default_threads() if threads is None else max(1, int(threads))
-    threads = min(threads, len(starts))
+    threads = min(threads, max(1, len(items)))
     bar = None
     if progress:
         import sys
 
         from tqdm import tqdm
 
-        bar = tqdm(total=len(starts), file=sys.stderr, unit="block")
+        bar = tqdm(total=len(items), file=sys.stderr, unit="block")
     try:
         if threads <= 1:
             with _blas_limit(1):
-                for s0 in starts:
-                    yield fn(s0, min(n, s0 + block))
+                for item in items:
+                    yield fn(item)
                     if bar is not None:
                         bar.update()
             return
         with _blas_limit(1), ThreadPoolExecutor(threads) as pool:
             pending = []
-            for s0 in starts:  # at most 2·threads blocks submitted ahead (bounded memory)
-                pending.append(pool.submit(fn, s0, min(n, s0 + block)))
+            for item in items:  # at most 2·threads items submitted ahead (bounded memory)
+                pending.append(pool.submit(fn, item))
                 if len(pending) >= 2 * threads:
                     yield pending.pop(0).result()
                     if bar is not None:

@@ -20,7 +20,7 @@ import sys
 
 import numpy as np
 
-from semembed.evaluation.ranking import _INT32_MIN, _packed, rank_block
+from semembed.evaluation.ranking import _packed, from_order32, order32, rank_block
 
 #: a row with more chosen images tied with another image than this is ranked in full
 TIES_COUNTED_PER_ROW = 8
@@ -137,7 +137,7 @@ class SortedPrefix:
                 count[short] = 0
             self.count, self.start = count, np.cumsum(count) - count
             # flat = row * n + col; the key puts the distance's order key between row and column
-            keys = _order32(dist.reshape(-1)[flat]).astype(np.uint64) << np.uint64(self.ibits)
+            keys = order32(dist.reshape(-1)[flat]).astype(np.uint64) << np.uint64(self.ibits)
             rows, cols = np.divmod(flat, n)
             del flat
             keys |= (rows.astype(np.uint64) << np.uint64(32 + self.ibits)) | cols.astype(np.uint64)
@@ -166,7 +166,7 @@ class SortedPrefix:
         sel = np.flatnonzero(~dense)
         if len(sel):
             r = rows[sel]
-            needles = _order32(values[sel]).astype(np.uint64) << np.uint64(self.ibits)
+            needles = order32(values[sel]).astype(np.uint64) << np.uint64(self.ibits)
             needles |= (r.astype(np.uint64) << np.uint64(32 + self.ibits)) | cols[sel].astype(np.uint64)
             order = np.argsort(needles)  # ascending needles: each search starts where the last ended
             found = np.empty(len(sel), dtype=np.intp)
@@ -185,7 +185,7 @@ class SortedPrefix:
         sel = np.flatnonzero(~dense & (k < self.count[rows]))
         if len(sel):
             held = self.keys[self.start[rows[sel]] + k[sel]] >> np.uint64(self.ibits)
-            out[sel] = distances_of((held & np.uint64(0xFFFFFFFF)) << np.uint64(32))
+            out[sel] = from_order32((held & np.uint64(0xFFFFFFFF)).astype(np.uint32))
         return out
 
     def nth(self, k: int) -> np.ndarray:
@@ -194,24 +194,16 @@ class SortedPrefix:
         return self.value_at(rows, np.full(len(rows), k))
 
 
-def _order32(values: np.ndarray) -> np.ndarray:
-    """uint32 keys of float32 values with the same order (-0.0 and 0.0 equal)."""
-    i = (np.asarray(values, dtype=np.float32) + np.float32(0.0)).view(np.int32)
-    return (i ^ ((i >> 31) | _INT32_MIN)).view(np.uint32)
-
-
 def keys_of(values: np.ndarray, cols: np.ndarray) -> np.ndarray:
     """64-bit keys of float32 distances and their columns, ordered as (distance, column)."""
-    key = _order32(values).astype(np.uint64) << np.uint64(32)
+    key = order32(values).astype(np.uint64) << np.uint64(32)
     key |= np.asarray(cols).astype(np.uint64)
     return key
 
 
 def distances_of(keys: np.ndarray) -> np.ndarray:
     """The float32 distances of :func:`keys_of`'s keys."""
-    high = (keys >> np.uint64(32)).astype(np.uint32)
-    bits = np.where(high & np.uint32(0x80000000), high ^ np.uint32(0x80000000), ~high)
-    return bits.view(np.float32)
+    return from_order32((keys >> np.uint64(32)).astype(np.uint32))
 
 
 def ranking_positions(dist: np.ndarray, rows: np.ndarray, cols: np.ndarray,

@@ -122,19 +122,28 @@ class Database:
         sq = None if normalize else np.sum(feats**2, axis=-1)
         return cls(feats, normalize, sq)
 
-    def distances(self, queries: np.ndarray, query_sqnorm: np.ndarray | None = None) -> np.ndarray:
-        """``len(queries) x N`` distances (lower = closer) in the features' dtype, on the tie grid."""
+    def distances(self, queries: np.ndarray, query_sqnorm: np.ndarray | None = None,
+                  cols: slice | np.ndarray | None = None) -> np.ndarray:
+        """``len(queries) x N`` distances (lower = closer) in the features' dtype, on the tie grid.
+
+        ``cols``: only these database images (then duplicated rows are not made equal).
+        """
+        feats_t = self._features_t if cols is None else self._features_t[:, cols]
         # the factor (-1 or -2, exact in floating point) goes on the small query block, not the product
         if self.normalize:
-            dist = np.negative(queries) @ self._features_t
+            dist = np.negative(queries) @ feats_t
         else:
             if query_sqnorm is None:
                 query_sqnorm = np.sum(queries**2, axis=-1)
-            dots = (queries * queries.dtype.type(-2.0)) @ self._features_t
-            dist = (query_sqnorm[:, None] + self.sqnorm[None, :]) + dots
-        if len(self._dup_rows):
+            dots = (queries * queries.dtype.type(-2.0)) @ feats_t
+            dist = (query_sqnorm[:, None] + (self.sqnorm if cols is None else self.sqnorm[cols])[None, :]) + dots
+        if len(self._dup_rows) and cols is None:
             dist[:, self._dup_rows] = dist[:, self._dup_firsts]
         return snap_to_grid(dist, self.grid)
+
+    @property
+    def has_duplicates(self) -> bool:
+        return bool(len(self._dup_rows))
 
 
 def prepare_features(features: np.ndarray, normalize: bool, name: str = "features") -> np.ndarray:
@@ -179,6 +188,19 @@ def order_keys(dist: np.ndarray) -> np.ndarray:
         return key << np.uint64(32)
     i = (dist.astype(np.float64, copy=False) + 0.0).view(np.int64)
     return (i ^ ((i >> 63) | _INT64_MIN)).view(np.uint64)
+
+
+def order32(values: np.ndarray) -> np.ndarray:
+    """uint32 keys of float32 values in the same order (-0.0 and 0.0 get the same key)."""
+    i = (np.asarray(values, dtype=np.float32) + np.float32(0.0)).view(np.int32)
+    return (i ^ ((i >> 31) | _INT32_MIN)).view(np.uint32)
+
+
+def from_order32(keys: np.ndarray) -> np.ndarray:
+    """The float32 values of :func:`order32` keys (uint32)."""
+    keys = np.asarray(keys, dtype=np.uint32)
+    top = np.uint32(0x80000000)
+    return np.where(keys & top, keys ^ top, ~keys).view(np.float32)
 
 
 def _packed(dist: np.ndarray) -> tuple[np.ndarray, int]:
@@ -272,36 +294,54 @@ def top_below(dist: np.ndarray, length: int, thr: np.ndarray, cap: int | None = 
             ``length + 1``-th smallest distance of each row.
     """
     b, n = dist.shape
-    need = length + 1
-    cap = 8 * need if cap is None else cap
     flat = np.flatnonzero(dist <= thr[:, None])  # much faster than a 2-D np.nonzero
     rows, cols = np.divmod(flat, n)
     del flat
+    out, _, good = rank_candidates(rows, cols, dist[rows, cols], b, length, cap)
+    bad = np.flatnonzero(~good)
+    if len(bad):
+        out[bad] = _rank_keys(dist[bad], length)
+    return out
+
+
+def rank_candidates(rows: np.ndarray, cols: np.ndarray, values: np.ndarray, b: int, length: int,
+                    cap: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Top ``length`` of each of ``b`` rows among candidate (row, column, distance) triples.
+
+    The candidates of a row must be all its images below some threshold, listed
+    by row and, within a row, by ascending column (ties then break by index).
+
+    Returns:
+        ``(columns, distances, good)``: ``b x length`` arrays, valid in the rows
+        where ``good`` (at least ``length + 1`` and at most ``cap`` (default
+        8·(length + 1)) candidates); other rows are left for the caller to rank.
+    """
+    need = length + 1
+    cap = 8 * need if cap is None else cap
     counts = np.bincount(rows, minlength=b)
     good = (counts >= need) & (counts <= cap)
-    width = int(counts[good].max()) if good.any() else need
-    out = np.empty((b, length), dtype=np.intp)
+    out = np.zeros((b, length), dtype=np.intp)
+    out_d = np.full((b, length), np.inf, dtype=values.dtype)
     if good.any():
+        width = int(counts[good].max())
         if not good.all():
             keep = good[rows]
-            rows, cols = rows[keep], cols[keep]
+            rows, cols, values = rows[keep], cols[keep], values[keep]
         kept_start = np.concatenate([[0], np.cumsum(np.where(good, counts, 0))[:-1]])
         pos = np.arange(len(rows)) - kept_start[rows]
         grow = np.flatnonzero(good)
         slot = np.full(b, -1, dtype=np.intp)
         slot[grow] = np.arange(len(grow))
-        cand_d = np.full((len(grow), width), np.inf, dtype=dist.dtype)
+        cand_d = np.full((len(grow), width), np.inf, dtype=values.dtype)
         cand_i = np.zeros((len(grow), width), dtype=np.intp)
         srow = slot[rows]
-        cand_d[srow, pos] = dist[rows, cols]
+        cand_d[srow, pos] = values
         cand_i[srow, pos] = cols
         # candidate columns are in ascending image order, so ties still break by index
         order = _rank_keys(cand_d, length)
         out[grow] = np.take_along_axis(cand_i, order, axis=1)
-    bad = np.flatnonzero(~good)
-    if len(bad):
-        out[bad] = _rank_keys(dist[bad], length)
-    return out
+        out_d[grow] = np.take_along_axis(cand_d, order, axis=1)
+    return out, out_d, good
 
 
 def rank_block(dist: np.ndarray, length: int | None = None) -> np.ndarray:

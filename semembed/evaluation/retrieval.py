@@ -41,6 +41,7 @@ from semembed.errors import SemembedError
 from semembed.evaluation.labels import encode_labels, label_ids
 from semembed.evaluation.blocks import map_blocks
 from semembed.evaluation.positions import SortedPrefix, largest_per_row, ranking_positions
+from semembed.evaluation import symmetric
 from semembed.evaluation.ranking import Database, prepare_features, rank_block, top_below
 from semembed.taxonomy import ClassPairs, Hierarchy
 
@@ -289,17 +290,14 @@ def retrieval_metrics(
     class_start = np.concatenate([[0], np.cumsum(counts)[:-1]])
     need_pairs = from_positions or bool(recall_ks)
 
-    def run_block(s0: int, s1: int) -> list[tuple[str, np.ndarray, np.ndarray | None]]:
-        """Per-query values of queries s0..s1-1: (metric, values, valid or None)."""
-        out = []
+    def rank_queries(s0: int, s1: int, out: list, has_rel: np.ndarray) -> tuple[np.ndarray, tuple | None]:
+        """Top ``length`` of queries s0..s1-1 and, for AP, (row, position) of every relevant image."""
         b = s1 - s0
         rows = np.arange(b)
         dist = db.distances(q_feats[s0:s1], None if q_sq is None else q_sq[s0:s1])
         if exclude_self:
             dist[rows, s0 + rows] = np.inf  # the query itself goes last and is cut off
         qc = q_cls[s0:s1]
-        r_q = relevant[s0:s1]
-        has_rel = r_q > 0
         if need_pairs:  # (row, column) of every relevant image: the database images of the query's class
             cnt = counts[qc]
             pr = np.repeat(rows, cnt)
@@ -326,8 +324,27 @@ def retrieval_metrics(
                 kth = dist[rows, order[:, k - 1]]
                 out.append((f"Recall@{k}", (kth >= nearest_pos).astype(np.float64), has_rel))
         if from_positions:
-            pos = ranking_positions(dist, pr, pc, prefix)
-        del dist, prefix
+            return order, (pr, ranking_positions(dist, pr, pc, prefix))
+        return order, None
+
+    # all against all, top K only: half the distance matrix, each tile serving both its rows and columns
+    sym = None
+    if not separate and not from_positions and length < m_len and symmetric.usable(db, length):
+        sym = symmetric.symmetric_top(db, length, db_cls if recall_ks else None, threads, progress)
+
+    def run_block(s0: int, s1: int) -> list[tuple[str, np.ndarray, np.ndarray | None]]:
+        """Per-query values of queries s0..s1-1: (metric, values, valid or None)."""
+        out = []
+        b = s1 - s0
+        qc = q_cls[s0:s1]
+        r_q = relevant[s0:s1]
+        has_rel = r_q > 0
+        if sym is not None:
+            order = sym[0][s0:s1]
+            for k in recall_ks:  # ties in the query's favour: a hit iff the K-th distance >= the nearest positive
+                out.append((f"Recall@{k}", (sym[1][s0:s1, k - 1] >= sym[2][s0:s1]).astype(np.float64), has_rel))
+        else:
+            order, positions = rank_queries(s0, s1, out, has_rel)
         rc = db_cls[order]
         del order
 
@@ -351,6 +368,7 @@ def retrieval_metrics(
             del hp
 
         if from_positions:  # relevant images by row, then by position: nth = rank among the row's relevant
+            pr, pos = positions
             srt = np.argsort(pr * np.int64(n_db + 1) + pos, kind="stable")
             rr, cc = pr[srt], pos[srt] - 1
         elif ap or map_at_r or r_precision:

@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 
 import eval_bruteforce as bf
-from semembed.evaluation import positions, retrieval_metrics
+from semembed.evaluation import positions, retrieval_metrics, symmetric
 from semembed.evaluation.positions import (TIES_COUNTED_PER_ROW, SortedPrefix, count_below, distances_of, keys_of,
                                           largest_per_row, ranking_positions)
-from semembed.evaluation.ranking import duplicate_rows, top_below
+from semembed.evaluation.ranking import Database, duplicate_rows, prepare_features, top_below
 from semembed.taxonomy import class_similarity, load_hierarchy
 
 
@@ -272,3 +272,89 @@ def test_float32_results_do_not_depend_on_threads_or_blocks(tree_file):
     for other in runs[1:]:
         for name, values in runs[0].items():
             np.testing.assert_array_equal(other[name], values, err_msg=name)
+
+
+# === All against all from half the distance matrix ===
+
+
+def _distinct(feats, normalize):
+    """Shuffled rows whose (normalised) features differ; without normalisation the origin is row 7."""
+    feats = feats[np.linalg.norm(feats, axis=1) > 0] if normalize else np.concatenate([np.zeros_like(feats[:1]), feats])
+    dup, _ = duplicate_rows(prepare_features(feats, normalize))
+    feats = np.delete(feats, dup, axis=0)
+    order = np.random.default_rng(len(feats)).permutation(len(feats))
+    if not normalize:
+        order = np.insert(order[order != 0], 7, 0)
+    return feats[order]
+
+
+@pytest.mark.parametrize("dtype,normalize", [(np.float64, True), (np.float64, False), (np.float32, False)])
+def test_symmetric_top_equals_full_sort(monkeypatch, dtype, normalize):
+    monkeypatch.setattr(symmetric, "TILE", 64)
+    rng = np.random.default_rng(21)
+    feats = _distinct(rng.integers(-4, 5, size=(900, 3)).astype(dtype), normalize)  # many equal distances
+    if not normalize:  # the origin: at the same distance from every point of a shell (too many candidates)
+        assert not feats[7].any()
+    n = len(feats)
+    classes = rng.integers(0, 9, n)
+    db = Database.build(feats, normalize)
+    assert symmetric.usable(db, 15)
+    order, dist, nearest = symmetric.symmetric_top(db, 15, classes, threads=2)
+    d = bf.distances(feats, feats, normalize, grid_bits=40 if dtype == np.float64 else 20)
+    np.fill_diagonal(d, np.inf)
+    want = np.array([np.lexsort((np.arange(n), row)) for row in d])[:, :15]
+    np.testing.assert_array_equal(order, want)
+    np.testing.assert_array_equal(dist, np.take_along_axis(d, want, axis=1))
+    np.testing.assert_array_equal(nearest, np.where(classes[:, None] == classes[None, :], d, np.inf).min(axis=1))
+
+
+@pytest.mark.parametrize("normalize", [True, False])
+def test_retrieval_all_against_all_from_half_the_matrix_equals_full_sort(tree_file, monkeypatch, normalize):
+    monkeypatch.setattr(symmetric, "TILE", 128)
+    used = []
+    real = symmetric.symmetric_top
+    monkeypatch.setattr(symmetric, "symmetric_top", lambda *a, **k: used.append(1) or real(*a, **k))
+    rng = np.random.default_rng(22 + normalize)
+    h = load_hierarchy(tree_file)
+    leaves = np.array(h.leaves())
+    feats = _distinct(rng.integers(-5, 6, size=(1000, 3)).astype(np.float64), normalize)
+    n = len(feats)
+    labels = leaves[rng.integers(0, len(leaves), n)]
+    classes = sorted(set(labels.tolist()))
+    cls = np.searchsorted(classes, labels)
+    sims = {"WUP": class_similarity(h, classes, "wup"), "LCS_HEIGHT": class_similarity(h, classes, "lcs_height")}
+    ks, clip, recall_ks = [1, 3, 20], 11, [1, 4]
+    want = full_sort_metrics(bf.distances(feats, feats, normalize), cls, cls, sims, ks, clip, recall_ks, True)
+    _, pq = retrieval_metrics(feats, labels, h, normalize=normalize, ks=ks, clip_ahp=clip, ap=False,
+                              recall_ks=recall_ks, per_query=True, threads=2)
+    assert used
+    _compare(pq, want)
+
+
+def test_symmetric_top_ranks_rows_with_too_few_candidates_directly(monkeypatch):
+    """Rows whose sampled columns are their only near images: the sampled threshold lets too few through."""
+    monkeypatch.setattr(symmetric, "TILE", 64)
+    rng = np.random.default_rng(23)
+    n, length = 1000, 45
+    far = np.unique(rng.integers(-20, 21, size=(3 * n, 3)), axis=0)
+    feats = far[rng.permutation(len(far))[:n]].astype(np.float64)
+    near = np.unique(rng.integers(0, 6, size=(400, 3)), axis=0)[: n // 10]  # distinct points of a small cube
+    feats[::10] = 100.0 + near[rng.permutation(len(near))]  # the sampled columns (stride 10) sit far away
+    db = Database.build(feats, False)
+    assert symmetric.usable(db, length)
+    good = []
+    real = symmetric.rank_candidates
+
+    def spy(*args, **kwargs):
+        out = real(*args, **kwargs)
+        good.append(out[2])
+        return out
+
+    monkeypatch.setattr(symmetric, "rank_candidates", spy)
+    order, dist, _ = symmetric.symmetric_top(db, length, threads=1)
+    assert (~np.concatenate(good)).sum() >= 50  # the rows of the small cube are ranked directly
+    d = bf.distances(feats, feats, False)
+    np.fill_diagonal(d, np.inf)
+    want = np.array([np.lexsort((np.arange(n), row)) for row in d])[:, :length]
+    np.testing.assert_array_equal(order, want)
+    np.testing.assert_array_equal(dist, np.take_along_axis(d, want, axis=1))
