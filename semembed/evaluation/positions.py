@@ -4,14 +4,21 @@ AP, R-precision and MAP@R only need where the relevant (same-class) images
 land in each ranking.  The position of image j in the ranking of row r (by
 distance, ties by lower index; :mod:`semembed.evaluation.ranking`) is
 
-    pos(r, j) = 1 + #{l : d[r, l] < d[r, j]} + #{l < j : d[r, l] == d[r, j]}.
+    pos(r, j) = 1 + #{l : d[r, l] < d[r, j]} + #{l < j : d[r, l] == d[r, j]},
 
-The first count is a binary search of d[r, j] among the row's *values*
-sorted (``np.sort``: no index to carry, about twice as fast as sorting keys
-that hold the index too).  The second is zero unless another image has
-exactly the same distance, which the sorted values show; then it is counted
-directly in the row (a few such images per row), or, in rows with many of
-them, the row is ranked in full with :func:`semembed.evaluation.ranking.rank_block`.
+a count, found by a binary search in the row sorted (:class:`SortedPrefix`,
+:func:`count_below`); the row need not be sorted beyond its farthest chosen
+image, nor carry image indices:
+
+* float32 rows of at least ``KEYED_MIN_WIDTH`` images are sorted as 64-bit
+  (distance, column) keys, and only up to the farthest chosen image when a
+  sample says that this is at most ``DENSE_FRACTION`` of the row: the search
+  for (d[r, j], j) gives both counts at once;
+* other rows are sorted as values (``np.sort``, about twice as fast as
+  keys); the second count is zero unless another image has exactly the same
+  distance, which the sorted values show: then it is counted in the row (a few
+  such images per row), or the row is ranked in full
+  (:func:`semembed.evaluation.ranking.rank_block`).
 """
 
 from __future__ import annotations
@@ -230,7 +237,7 @@ def ranking_positions(dist: np.ndarray, rows: np.ndarray, cols: np.ndarray,
         prefix = SortedPrefix(dist, largest_per_row(b, rows, values, dist.dtype))
     if prefix.keyed:  # keys hold the column: the count is the exact position
         return prefix.count_below(rows, values, cols) + 1
-    below = prefix.count_below(rows, values)  # float64: all rows sorted in full
+    below = prefix.count_below(rows, values)  # values: every row sorted in full
     pos = below + 1
     # another image at exactly the same distance sits right after the first of the group
     tied = np.flatnonzero(prefix.value_at(rows, below + 1) == values)
