@@ -90,21 +90,23 @@ def symmetric_top(db: Database, length: int, classes: np.ndarray | None = None, 
             mask |= d <= thr[None, j0:j1]
         flat = np.flatnonzero(mask)  # candidates of a row of I or of a row of J (a column of the tile)
         del mask
-        r, c = np.divmod(flat, j1 - j0)
         v = d.reshape(-1)[flat]
-        keep = v <= thr[i0 + r]
-        mine = (r[keep] + i0, c[keep] + j0, v[keep])
+        r, c = np.divmod(flat.astype(np.int32), np.int32(j1 - j0))  # int32: candidates wait for their rows
+        r += np.int32(i0)
+        c += np.int32(j0)
+        keep = v <= thr[r]
+        mine = (r[keep], c[keep], v[keep])
         theirs = None
         if i0 != j0:
-            keep = v <= thr[j0 + c]
-            theirs = (c[keep] + j0, r[keep] + i0, v[keep])
+            keep = v <= thr[c]
+            theirs = (c[keep], r[keep], v[keep])
         near = None
         if classes is not None:
             same = np.where(classes[i0:i1, None] == classes[None, j0:j1], d, np.inf)
             near = (same.min(axis=1), same.min(axis=0))
         return mine, theirs, near
 
-    order = np.empty((n, length), dtype=np.intp)
+    order = np.empty((n, length), dtype=np.int32 if n < 2**31 else np.intp)
     dist = np.empty((n, length), dtype=feats.dtype)
     nearest = np.full(n, np.inf, dtype=feats.dtype) if classes is not None else None
     pending: list[list] = [[] for _ in range(nb)]
