@@ -263,7 +263,7 @@ def retrieval_metrics(
     relevant = counts[q_cls] - (1 if exclude_self else 0)
 
     hp_len = max([*ks, clip] or [1])
-    # AP comes from the positions of the relevant images (a sort of each row's values, no index order);
+    # AP comes from the positions of the relevant images (each row sorted up to its farthest relevant image);
     # R-Precision and mAP@R too when those positions are there, else from a top-max(R) ranking
     from_positions = ap and not full_ahp
     top_len = max([hp_len, *recall_ks])

@@ -1,4 +1,6 @@
-"""The fast retrieval paths (relevant positions, thresholded top-K, threads) against a full sort per query.
+"""The fast retrieval paths against a full sort per query: AP from the relevant images' positions (rows
+sorted up to the farthest one, as keys or values), thresholded top-K, top-K from half the distance matrix,
+blocks on threads.
 
 The reference computation here is written plainly: for each query, the tie-grid
 distances (``eval_bruteforce.distances``: exactly rounded sums, then the grid)
