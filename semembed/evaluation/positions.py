@@ -136,19 +136,20 @@ class SortedPrefix:
         if not dense.all():
             cut = np.where(dense, -np.inf, limit).astype(dist.dtype)
             flat = np.flatnonzero(dist <= cut[:, None])  # row-major: by row, then column
-            count = np.bincount(flat // n, minlength=b)
+            count = np.diff(np.searchsorted(flat, np.arange(b + 1) * n))
+            rows = np.repeat(np.arange(b), count)
             short = ~dense & (count < at_least)  # the sample misjudged them: sorted in full
             if short.any():
                 dense |= short
-                flat = flat[~dense[flat // n]]
+                keep = ~dense[rows]
+                flat, rows = flat[keep], rows[keep]
                 count[short] = 0
             self.count, self.start = count, np.cumsum(count) - count
-            # flat = row * n + col; the key puts the distance's order key between row and column
+            # the key puts the distance's order key between the row and the column (flat = row * n + column)
             keys = order32(dist.reshape(-1)[flat]).astype(np.uint64) << np.uint64(self.ibits)
-            rows, cols = np.divmod(flat, n)
-            del flat
-            keys |= (rows.astype(np.uint64) << np.uint64(32 + self.ibits)) | cols.astype(np.uint64)
-            del rows, cols
+            flat -= rows * n
+            keys |= (rows.astype(np.uint64) << np.uint64(32 + self.ibits)) | flat.astype(np.uint64)
+            del rows, flat
             keys.sort()
             self.keys = keys
         self.dense = dense
