@@ -295,13 +295,18 @@ def top_below(dist: np.ndarray, length: int, thr: np.ndarray, cap: int | None = 
     """
     b, n = dist.shape
     flat = np.flatnonzero(dist <= thr[:, None])  # much faster than a 2-D np.nonzero
-    rows, cols = np.divmod(flat, n)
-    del flat
-    out, _, good = rank_candidates(rows, cols, dist[rows, cols], b, length, cap)
+    rows, cols = split_flat(flat, b, n)
+    out, _, good = rank_candidates(rows, cols, dist.reshape(-1)[flat], b, length, cap)
     bad = np.flatnonzero(~good)
     if len(bad):
         out[bad] = _rank_keys(dist[bad], length)
     return out
+
+
+def split_flat(flat: np.ndarray, b: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """``np.divmod(flat, n)`` for ascending indices into a ``b x n`` array, without dividing."""
+    rows = np.repeat(np.arange(b), np.diff(np.searchsorted(flat, np.arange(b + 1) * n)))
+    return rows, flat - rows * n
 
 
 def rank_candidates(rows: np.ndarray, cols: np.ndarray, values: np.ndarray, b: int, length: int,

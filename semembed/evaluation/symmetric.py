@@ -24,7 +24,8 @@ from __future__ import annotations
 import numpy as np
 
 from semembed.evaluation.blocks import map_ordered
-from semembed.evaluation.ranking import _SAMPLE_RANK, Database, from_order32, order32, rank_block, rank_candidates
+from semembed.evaluation.ranking import (_SAMPLE_RANK, Database, from_order32, order32, rank_block, rank_candidates,
+                                         split_flat)
 
 #: images per side of a tile (float32: 16 MB of distances)
 TILE = 2048
@@ -91,9 +92,9 @@ def symmetric_top(db: Database, length: int, classes: np.ndarray | None = None, 
         flat = np.flatnonzero(mask)  # candidates of a row of I or of a row of J (a column of the tile)
         del mask
         v = d.reshape(-1)[flat]
-        r, c = np.divmod(flat.astype(np.int32), np.int32(j1 - j0))  # int32: candidates wait for their rows
-        r += np.int32(i0)
-        c += np.int32(j0)
+        r, c = split_flat(flat, i1 - i0, j1 - j0)
+        r = (r + i0).astype(np.int32)  # int32: the candidates wait for their rows' other tiles
+        c = (c + j0).astype(np.int32)
         keep = v <= thr[r]
         mine = (r[keep], c[keep], v[keep])
         theirs = None
