@@ -61,13 +61,35 @@ def snap_to_grid(dist: np.ndarray, grid: float) -> np.ndarray:
 
 
 def duplicate_rows(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``(rows, firsts)``: each row that repeats an earlier row exactly, and that earlier row."""
+    """``(rows, firsts)``: each row that repeats an earlier row exactly (bytewise), and that earlier row.
+
+    A 64-bit hash of each row's bytes finds the candidates; only rows that
+    share a hash are compared exactly (``np.unique`` of their bytes), so
+    hash collisions cannot merge different rows.
+    """
     feats = np.ascontiguousarray(features)
-    rows_as_bytes = feats.view(np.dtype((np.void, feats.dtype.itemsize * feats.shape[1]))).ravel()
+    n = len(feats)
+    none = np.empty(0, dtype=np.intp)
+    if n < 2:
+        return none, none
+    words = feats.reshape(n, -1).view(np.uint8).reshape(n, -1)
+    if words.shape[1] % 4 == 0:
+        words = words.view(np.uint32)
+    hashes = np.empty(n, dtype=np.uint64)
+    mult = np.random.default_rng(0x5E3).integers(1, 2**63, size=words.shape[1], dtype=np.uint64) | np.uint64(1)
+    for s in range(0, n, 4096):  # wrap-around integer products: a multilinear hash of the words
+        hashes[s : s + 4096] = words[s : s + 4096].astype(np.uint64) @ mult
+    order = np.argsort(hashes, kind="stable")
+    shared = hashes[order[1:]] == hashes[order[:-1]]
+    if not shared.any():
+        return none, none
+    cand = np.unique(np.concatenate([order[1:][shared], order[:-1][shared]]))  # ascending row index
+    sub = np.ascontiguousarray(feats[cand]).reshape(len(cand), -1)
+    rows_as_bytes = sub.view(np.dtype((np.void, sub.dtype.itemsize * sub.shape[1]))).ravel()
     _, first, inverse = np.unique(rows_as_bytes, return_index=True, return_inverse=True)
-    firsts = first[inverse.ravel()]
-    dup = np.flatnonzero(firsts != np.arange(len(feats)))
-    return dup, firsts[dup]
+    firsts = cand[first[inverse.ravel()]]
+    dup = firsts != cand
+    return cand[dup], firsts[dup]
 
 
 @dataclass
@@ -100,19 +122,28 @@ class Database:
         sq = None if normalize else np.sum(feats**2, axis=-1)
         return cls(feats, normalize, sq)
 
-    def distances(self, queries: np.ndarray, query_sqnorm: np.ndarray | None = None) -> np.ndarray:
-        """``len(queries) x N`` distances (lower = closer) in the features' dtype, on the tie grid."""
+    def distances(self, queries: np.ndarray, query_sqnorm: np.ndarray | None = None,
+                  cols: slice | np.ndarray | None = None) -> np.ndarray:
+        """``len(queries) x N`` distances (lower = closer) in the features' dtype, on the tie grid.
+
+        ``cols``: only these database images (then duplicated rows are not made equal).
+        """
+        feats_t = self._features_t if cols is None else self._features_t[:, cols]
         # the factor (-1 or -2, exact in floating point) goes on the small query block, not the product
         if self.normalize:
-            dist = np.negative(queries) @ self._features_t
+            dist = np.negative(queries) @ feats_t
         else:
             if query_sqnorm is None:
                 query_sqnorm = np.sum(queries**2, axis=-1)
-            dots = (queries * queries.dtype.type(-2.0)) @ self._features_t
-            dist = (query_sqnorm[:, None] + self.sqnorm[None, :]) + dots
-        if len(self._dup_rows):
+            dots = (queries * queries.dtype.type(-2.0)) @ feats_t
+            dist = (query_sqnorm[:, None] + (self.sqnorm if cols is None else self.sqnorm[cols])[None, :]) + dots
+        if len(self._dup_rows) and cols is None:
             dist[:, self._dup_rows] = dist[:, self._dup_firsts]
         return snap_to_grid(dist, self.grid)
+
+    @property
+    def has_duplicates(self) -> bool:
+        return bool(len(self._dup_rows))
 
 
 def prepare_features(features: np.ndarray, normalize: bool, name: str = "features") -> np.ndarray:
@@ -157,6 +188,19 @@ def order_keys(dist: np.ndarray) -> np.ndarray:
         return key << np.uint64(32)
     i = (dist.astype(np.float64, copy=False) + 0.0).view(np.int64)
     return (i ^ ((i >> 63) | _INT64_MIN)).view(np.uint64)
+
+
+def order32(values: np.ndarray) -> np.ndarray:
+    """uint32 keys of float32 values in the same order (-0.0 and 0.0 get the same key)."""
+    i = (np.asarray(values, dtype=np.float32) + np.float32(0.0)).view(np.int32)
+    return (i ^ ((i >> 31) | _INT32_MIN)).view(np.uint32)
+
+
+def from_order32(keys: np.ndarray) -> np.ndarray:
+    """The float32 values of :func:`order32` keys (uint32)."""
+    keys = np.asarray(keys, dtype=np.uint32)
+    top = np.uint32(0x80000000)
+    return np.where(keys & top, keys ^ top, ~keys).view(np.float32)
 
 
 def _packed(dist: np.ndarray) -> tuple[np.ndarray, int]:
@@ -221,11 +265,8 @@ def _top_by_threshold(dist: np.ndarray, length: int) -> np.ndarray | None:
     """Top ``length`` of each row via a sampled threshold, or None when not worthwhile.
 
     The ``_SAMPLE_RANK``-th smallest distance of a strided column sample is a
-    threshold t below which about 2.5 x ``length`` images fall.  Only the
-    candidates ``d <= t`` (padded to a small matrix) are ranked; rows where
-    fewer than ``length + 1`` candidates pass fall back to a full partition.
-    Exact: every image of the true top ``length`` has ``d <= t`` when at least
-    ``length + 1`` images do (the extra one guards a tie at the cut).
+    threshold t below which about 2.5 x ``length`` images fall; then
+    :func:`top_below`.
     """
     b, n = dist.shape
     need = length + 1
@@ -236,45 +277,91 @@ def _top_by_threshold(dist: np.ndarray, length: int) -> np.ndarray | None:
     if sample.shape[1] <= _SAMPLE_RANK:
         return None
     thr = np.partition(sample, _SAMPLE_RANK - 1, axis=1)[:, _SAMPLE_RANK - 1]
+    return top_below(dist, length, thr, cap=max(8 * need, 4 * _SAMPLE_RANK * stride))
+
+
+def top_below(dist: np.ndarray, length: int, thr: np.ndarray, cap: int | None = None) -> np.ndarray:
+    """Top ``length`` of each row (by distance, then index), ranking only the candidates ``d <= thr``.
+
+    Only the candidates of each row (padded to a small matrix) are ranked;
+    rows where fewer than ``length + 1`` or more than ``cap`` (default
+    8·(length + 1)) candidates pass are ranked with a full partition instead.
+    Exact: every image of the true top ``length`` has ``d <= t`` when at least
+    ``length + 1`` images do (the extra one guards a tie at the cut).
+
+    Args:
+        dist: ``b x n`` distances; thr: ``b`` thresholds, e.g. the
+            ``length + 1``-th smallest distance of each row.
+    """
+    b, n = dist.shape
     flat = np.flatnonzero(dist <= thr[:, None])  # much faster than a 2-D np.nonzero
-    rows, cols = np.divmod(flat, n)
-    del flat
-    counts = np.bincount(rows, minlength=b)
-    cap = max(8 * need, 4 * _SAMPLE_RANK * stride)  # about _SAMPLE_RANK * stride images fall below t
-    good = (counts >= need) & (counts <= cap)
-    width = int(counts[good].max()) if good.any() else need
-    out = np.empty((b, length), dtype=np.intp)
-    if good.any():
-        keep = good[rows]
-        rows, cols = rows[keep], cols[keep]
-        kept_start = np.concatenate([[0], np.cumsum(np.where(good, counts, 0))[:-1]])
-        pos = np.arange(len(rows)) - kept_start[rows]
-        grow = np.flatnonzero(good)
-        slot = np.full(b, -1, dtype=np.intp)
-        slot[grow] = np.arange(len(grow))
-        cand_d = np.full((len(grow), width), np.inf, dtype=dist.dtype)
-        cand_i = np.zeros((len(grow), width), dtype=np.intp)
-        cand_d[slot[rows], pos] = dist[rows, cols]
-        cand_i[slot[rows], pos] = cols
-        # candidate columns are in ascending image order, so ties still break by index
-        order = _rank_keys(cand_d, length)
-        out[grow] = np.take_along_axis(cand_i, order, axis=1)
+    rows, cols = split_flat(flat, b, n)
+    out, _, good = rank_candidates(rows, cols, dist.reshape(-1)[flat], b, length, cap)
     bad = np.flatnonzero(~good)
     if len(bad):
         out[bad] = _rank_keys(dist[bad], length)
     return out
 
 
+def split_flat(flat: np.ndarray, b: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """``np.divmod(flat, n)`` for ascending indices into a ``b x n`` array, without dividing."""
+    rows = np.repeat(np.arange(b), np.diff(np.searchsorted(flat, np.arange(b + 1) * n)))
+    return rows, flat - rows * n
+
+
+def rank_candidates(rows: np.ndarray, cols: np.ndarray, values: np.ndarray, b: int, length: int,
+                    cap: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Top ``length`` of each of ``b`` rows among candidate (row, column, distance) triples.
+
+    The candidates of a row must be all its images below some threshold, listed
+    by row and, within a row, by ascending column (ties then break by index).
+
+    Returns:
+        ``(columns, distances, good)``: ``b x length`` arrays, valid in the rows
+        where ``good`` (at least ``length + 1`` and at most ``cap`` (default
+        8·(length + 1)) candidates); other rows are left for the caller to rank.
+    """
+    need = length + 1
+    cap = 8 * need if cap is None else cap
+    counts = np.bincount(rows, minlength=b)
+    good = (counts >= need) & (counts <= cap)
+    out = np.zeros((b, length), dtype=np.intp)
+    out_d = np.full((b, length), np.inf, dtype=values.dtype)
+    if good.any():
+        width = int(counts[good].max())
+        if not good.all():
+            keep = good[rows]
+            rows, cols, values = rows[keep], cols[keep], values[keep]
+        kept_start = np.concatenate([[0], np.cumsum(np.where(good, counts, 0))[:-1]])
+        pos = np.arange(len(rows)) - kept_start[rows]
+        grow = np.flatnonzero(good)
+        slot = np.full(b, -1, dtype=np.intp)
+        slot[grow] = np.arange(len(grow))
+        cand_d = np.full((len(grow), width), np.inf, dtype=values.dtype)
+        cand_i = np.zeros((len(grow), width), dtype=np.intp)
+        srow = slot[rows]
+        cand_d[srow, pos] = values
+        cand_i[srow, pos] = cols
+        # candidate columns are in ascending image order, so ties still break by index
+        order = _rank_keys(cand_d, length)
+        out[grow] = np.take_along_axis(cand_i, order, axis=1)
+        out_d[grow] = np.take_along_axis(cand_d, order, axis=1)
+    return out, out_d, good
+
+
 def rank_block(dist: np.ndarray, length: int | None = None) -> np.ndarray:
     """Column indices of each row sorted by (distance, index); only the first ``length`` when given.
 
-    ``length < n`` ranks only candidates below a sampled threshold (wide rows)
-    or uses a partial sort (``np.partition``) of the packed keys.
+    ``length == 1`` is ``np.argmin`` (its first occurrence); other ``length < n``
+    rank only candidates below a sampled threshold (wide rows) or use a partial
+    sort (``np.partition``) of the packed keys.
     """
     n = dist.shape[1]
     length = n if length is None else int(length)
     if not 1 <= length <= n:
         raise SemembedError(f"ranking length {length} must be between 1 and {n}")
+    if length == 1:  # the first occurrence of the smallest distance: ties go to the lower index
+        return np.argmin(dist, axis=1)[:, None]
     if length < n:
         top = _top_by_threshold(dist, length)
         if top is not None:

@@ -24,29 +24,34 @@ All scores are ``*_score``-like: higher is better.  Definitions (SPEC.md §3, §
   singleton).  The returned :class:`RetrievalMetrics` says how many were left
   out (``queries_without_positive`` of ``num_queries``).
 
-Work per block of queries: one matrix product, a partial sort when only the
-top K matters or a full sort when AP/AHP need the whole ranking, and
-array gathers; never an N × N matrix or per-image Python code.
+Work per block of queries (blocks on several threads, :mod:`.blocks`): one
+matrix product; a partial sort when only the top K matters; for AP (and then
+R-Precision and mAP@R) the positions of the relevant images from a sort of
+each row's values (:mod:`.positions`); a full ranking only for the full AHP;
+never an N × N matrix or per-image Python code.
 """
 
 from __future__ import annotations
 
-import sys
 from typing import Iterable, Sequence
 
 import numpy as np
 
 from semembed.errors import SemembedError
 from semembed.evaluation.labels import encode_labels, label_ids
-from semembed.evaluation.ranking import Database, prepare_features, rank_block
+from semembed.evaluation.blocks import map_blocks
+from semembed.evaluation.positions import SortedPrefix, largest_per_row, ranking_positions
+from semembed.evaluation import symmetric
+from semembed.evaluation.ranking import Database, prepare_features, rank_block, top_below
 from semembed.taxonomy import ClassPairs, Hierarchy
 
 #: similarity names in the reference's column order
 SIMILARITIES = ("WUP", "LCS_HEIGHT")
-#: query x database distances per block: full rankings keep several float64 arrays of
-#: that size, top-K rankings only the float distances and a mask
+#: query x database distances per block (one block per thread): full rankings and AP keep several
+#: arrays of that size, top-K rankings only the float distances and a mask (2**23: the fastest
+#: at N = 100,000 on 2 cores, against 2**21 to 2**25)
 FULL_BLOCK_ELEMENTS = 1 << 22
-TOP_BLOCK_ELEMENTS = 1 << 25
+TOP_BLOCK_ELEMENTS = 1 << 23
 
 
 def hp_key(k: int, sim: str) -> str:
@@ -164,6 +169,7 @@ def retrieval_metrics(
     similarities: Sequence[str] = SIMILARITIES,
     block_elements: int | None = None,
     progress: bool = False,
+    threads: int | None = None,
 ):
     """Retrieval metrics of ``features`` (the database) with their ``labels``.
 
@@ -184,9 +190,11 @@ def retrieval_metrics(
             database image is a query and is removed from its own ranking (by index).
         per_query: also return the per-query values.
         similarities: which of WUP / LCS_HEIGHT to report.
-        block_elements: about how many query x database distances to hold at once
-            (default 2**22 with full rankings, 2**25 for top-K only).
+        block_elements: about how many query x database distances each thread holds at once
+            (default 2**22 with AP or full rankings, 2**23 for top-K only).
         progress: show a progress bar on stderr.
+        threads: blocks of queries ranked at once on that many CPU threads
+            (default: the cores this process may use; :mod:`semembed.evaluation.blocks`).
 
     Returns:
         :class:`RetrievalMetrics`, ``{metric name: mean}`` with the reference's names (``"P@1 (WUP)"``,
@@ -254,12 +262,14 @@ def retrieval_metrics(
     counts = np.bincount(db_cls, minlength=n_cls)
     relevant = counts[q_cls] - (1 if exclude_self else 0)
 
-    need_full = ap or full_ahp
     hp_len = max([*ks, clip] or [1])
+    # AP comes from the positions of the relevant images (each row sorted up to its farthest relevant image);
+    # R-Precision and mAP@R too when those positions are there, else from a top-max(R) ranking
+    from_positions = ap and not full_ahp
     top_len = max([hp_len, *recall_ks])
-    if map_at_r or r_precision:
+    if (map_at_r or r_precision) and not from_positions:
         top_len = max(top_len, int(relevant.max()), 1)
-    length = m_len if need_full else min(top_len, m_len)
+    length = m_len if full_ahp else min(top_len, m_len)
     curve_len = m_len if full_ahp else hp_len
 
     best_tables = {}
@@ -272,33 +282,69 @@ def retrieval_metrics(
     db = Database(db_feats, normalize, None if normalize else np.sum(db_feats**2, axis=-1),
                   None if normalize else float(q_sq.max()))
     if block_elements is None:
-        block_elements = FULL_BLOCK_ELEMENTS if need_full else TOP_BLOCK_ELEMENTS
+        block_elements = FULL_BLOCK_ELEMENTS if (ap or full_ahp) else TOP_BLOCK_ELEMENTS
     block = int(max(1, min(n_q, block_elements // max(n_db, 1))))
-    acc = _Accumulator(per_query)
     ks_idx = np.asarray(ks, dtype=np.intp) - 1
+    # database images grouped by class (ascending index within a class): each query's relevant images
+    members = np.argsort(db_cls, kind="stable")
+    class_start = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    need_pairs = from_positions or bool(recall_ks)
 
-    starts = range(0, n_q, block)
-    if progress:
-        from tqdm import tqdm
-
-        starts = tqdm(starts, total=len(starts), file=sys.stderr, unit="block")
-    for s0 in starts:
-        s1 = min(n_q, s0 + block)
+    def rank_queries(s0: int, s1: int, out: list, has_rel: np.ndarray) -> tuple[np.ndarray, tuple | None]:
+        """Top ``length`` of queries s0..s1-1 and, for AP, (row, position) of every relevant image."""
         b = s1 - s0
         rows = np.arange(b)
         dist = db.distances(q_feats[s0:s1], None if q_sq is None else q_sq[s0:s1])
         if exclude_self:
             dist[rows, s0 + rows] = np.inf  # the query itself goes last and is cut off
         qc = q_cls[s0:s1]
-        if recall_ks:  # ties in the query's favour: negatives strictly closer than its nearest positive
-            same = db_cls[None, :] == qc[:, None]
+        if need_pairs:  # (row, column) of every relevant image: the database images of the query's class
+            cnt = counts[qc]
+            pr = np.repeat(rows, cnt)
+            offs = np.arange(len(pr)) - np.repeat(np.cumsum(cnt) - cnt, cnt) + np.repeat(class_start[qc], cnt)
+            pc = members[offs]
             if exclude_self:
-                same[rows, s0 + rows] = False
-            nearest_pos = np.where(same, dist, np.inf).min(axis=1)
-            closer_neg = np.count_nonzero((dist < nearest_pos[:, None]) & ~same, axis=1)
-            del same
-        order = rank_block(dist, None if length >= n_db - 1 else length)[:, :length]
-        del dist
+                keep = pc != s0 + pr
+                pr, pc = pr[keep], pc[keep]
+        prefix = None
+        if from_positions:  # each row's distances sorted up to its farthest relevant image (and the top K)
+            thresholded = 1 < length < n_db - 1
+            prefix = SortedPrefix(dist, largest_per_row(b, pr, dist[pr, pc], dist.dtype),
+                                  at_least=length + 1 if thresholded else 0)
+        if length >= n_db - 1:
+            order = rank_block(dist)[:, :length]
+        elif prefix is not None and thresholded:  # the (length+1)-th smallest distance: few get through
+            order = top_below(dist, length, prefix.nth(length))
+        else:
+            order = rank_block(dist, length)
+        if recall_ks:  # ties in the query's favour: a hit iff the K-th smallest distance >= the nearest positive
+            nearest_pos = np.full(b, np.inf, dtype=dist.dtype)
+            np.minimum.at(nearest_pos, pr, dist[pr, pc])
+            for k in recall_ks:
+                kth = dist[rows, order[:, k - 1]]
+                out.append((f"Recall@{k}", (kth >= nearest_pos).astype(np.float64), has_rel))
+        if from_positions:
+            return order, (pr, ranking_positions(dist, pr, pc, prefix))
+        return order, None
+
+    # all against all, top K only: half the distance matrix, each tile serving both its rows and columns
+    sym = None
+    if not separate and not from_positions and length < m_len and symmetric.usable(db, length):
+        sym = symmetric.symmetric_top(db, length, db_cls if recall_ks else None, threads, progress)
+
+    def run_block(s0: int, s1: int) -> list[tuple[str, np.ndarray, np.ndarray | None]]:
+        """Per-query values of queries s0..s1-1: (metric, values, valid or None)."""
+        out = []
+        b = s1 - s0
+        qc = q_cls[s0:s1]
+        r_q = relevant[s0:s1]
+        has_rel = r_q > 0
+        if sym is not None:
+            order = sym[0][s0:s1]
+            for k in recall_ks:  # ties in the query's favour: a hit iff the K-th distance >= the nearest positive
+                out.append((f"Recall@{k}", (sym[1][s0:s1, k - 1] >= sym[2][s0:s1]).astype(np.float64), has_rel))
+        else:
+            order, positions = rank_queries(s0, s1, out, has_rel)
         rc = db_cls[order]
         del order
 
@@ -314,33 +360,38 @@ def retrieval_metrics(
             hp = _safe_ratio(sigma, best)
             del sigma, best
             for k, col in zip(ks, hp[:, ks_idx].T):
-                acc.add(hp_key(k, s), col)
+                out.append((hp_key(k, s), col, None))
             if full_ahp:
-                acc.add(ahp_key(None, s), _trapezoid(hp, m_len))
+                out.append((ahp_key(None, s), _trapezoid(hp, m_len), None))
             if clip:
-                acc.add(ahp_key(clip, s), _trapezoid(hp, clip))
+                out.append((ahp_key(clip, s), _trapezoid(hp, clip), None))
             del hp
 
-        rel = rc == qc[:, None]
-        del rc
-        r_q = relevant[s0:s1]
-        has_rel = r_q > 0
-        if ap or map_at_r:
+        if from_positions:  # relevant images by row, then by position: nth = rank among the row's relevant
+            pr, pos = positions
+            srt = np.argsort(pr * np.int64(n_db + 1) + pos, kind="stable")
+            rr, cc = pr[srt], pos[srt] - 1
+        elif ap or map_at_r or r_precision:
+            rel = rc == qc[:, None]
             rr, cc = np.nonzero(rel)
-            nth = np.arange(len(rr)) - _first_positions(rr, b)[rr] + 1  # rank among the relevant
+        if ap or map_at_r:
+            nth = np.arange(len(rr)) - _first_positions(rr, b)[rr] + 1
             prec = nth / (cc + 1.0)
             denom = np.maximum(r_q, 1)
             if ap:
-                acc.add("AP", np.bincount(rr, prec, minlength=b) / denom)
+                out.append(("AP", np.bincount(rr, prec, minlength=b) / denom, None))
             if map_at_r:
                 within = cc < r_q[rr]
-                acc.add("mAP@R", np.bincount(rr[within], prec[within], minlength=b) / denom, has_rel)
-        for k in recall_ks:
-            acc.add(f"Recall@{k}", (closer_neg < k).astype(np.float64), has_rel)
+                out.append(("mAP@R", np.bincount(rr[within], prec[within], minlength=b) / denom, has_rel))
         if r_precision:
-            in_r = np.arange(rel.shape[1])[None, :] < r_q[:, None]
-            hits = np.count_nonzero(rel & in_r, axis=1)
-            acc.add("R-Precision", hits / np.maximum(r_q, 1), has_rel)
+            hits = np.bincount(rr[cc < r_q[rr]], minlength=b)
+            out.append(("R-Precision", hits / np.maximum(r_q, 1), has_rel))
+        return out
+
+    acc = _Accumulator(per_query)
+    for values in map_blocks(run_block, n_q, block, threads, progress):
+        for name, vals, valid in values:
+            acc.add(name, vals, valid)
 
     names = []
     for s in sims:

@@ -31,12 +31,13 @@ from typing import Any
 import numpy as np
 
 from semembed.errors import SemembedError
+from semembed.evaluation.blocks import map_blocks
 from semembed.evaluation.ranking import Database, prepare_features, rank_block
 
 METRICS = ("cosine", "l2")
 KINDS = ("exact", "faiss")
-#: query x database distances per block of the exact search (float32: 128 MB)
-EXACT_BLOCK_ELEMENTS = 1 << 25
+#: query x database distances per block of the exact search (float32: 32 MB; one block per thread)
+EXACT_BLOCK_ELEMENTS = 1 << 23
 #: recall@k the faiss index is tuned to when built (flag ``--target_recall``)
 DEFAULT_TARGET_RECALL = 0.95
 #: database rows used as queries when tuning and measuring the faiss index
@@ -78,9 +79,13 @@ class ExactIndex:
     def dim(self) -> int:
         return int(self.features.shape[1])
 
-    def search(self, queries: np.ndarray, k: int, block_elements: int = EXACT_BLOCK_ELEMENTS
-               ) -> tuple[np.ndarray, np.ndarray]:
-        """``(indices, scores)``, each ``len(queries) x k`` (k capped at the index size), nearest first."""
+    def search(self, queries: np.ndarray, k: int, block_elements: int = EXACT_BLOCK_ELEMENTS,
+               threads: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """``(indices, scores)``, each ``len(queries) x k`` (k capped at the index size), nearest first.
+
+        Blocks of about ``block_elements`` query x index distances run on ``threads``
+        CPU threads (default: every core this process may use; :mod:`semembed.evaluation.blocks`).
+        """
         q = prepare_features(np.asarray(queries, dtype=np.float32), self.metric == "cosine", "queries")
         if q.shape[1] != self.dim:
             raise SemembedError(f"queries have {q.shape[1]} dimensions, the index {self.dim}")
@@ -92,13 +97,15 @@ class ExactIndex:
             if db.query_sqnorm_max is None or q_sq.max() > db.query_sqnorm_max:  # tie grid for these norms
                 db = Database(db.features, False, db.sqnorm, float(q_sq.max()))
         block = max(1, min(len(q), block_elements // max(len(self), 1)))
-        idx = np.empty((len(q), k), dtype=np.int64)
-        dist = np.empty((len(q), k), dtype=np.float32)
-        for s in range(0, len(q), block):
-            d = db.distances(q[s:s + block], None if q_sq is None else q_sq[s:s + block])
+
+        def run_block(s0: int, s1: int) -> tuple[np.ndarray, np.ndarray]:
+            d = db.distances(q[s0:s1], None if q_sq is None else q_sq[s0:s1])
             order = rank_block(d, k if k < len(self) else None)[:, :k]
-            idx[s:s + block] = order
-            dist[s:s + block] = np.take_along_axis(d, order, axis=1)
+            return order, np.take_along_axis(d, order, axis=1)
+
+        blocks = list(map_blocks(run_block, len(q), block, threads))
+        idx = np.concatenate([o for o, _ in blocks]).astype(np.int64, copy=False)
+        dist = np.concatenate([d for _, d in blocks])
         return idx, -dist
 
 
