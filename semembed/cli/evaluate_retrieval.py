@@ -36,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--recall_k", type=int, action="append", default=None, help="Also report Recall@K (metric-learning definition); repeatable.")
     g.add_argument("--map_at_r", action="store_true", help="Also report R-Precision and mAP@R (metric-learning definition).")
     g.add_argument("--nmi", action="store_true", help="Also report NMI: k-means (k = number of query classes, seed 0) on the query features vs. their classes.")
-    g.add_argument("--block_elements", type=int, default=None, help="Query x database distances held in memory at once (default 2**22 with full rankings, 2**25 for top-K only).")
+    g.add_argument("--block_elements", type=int, default=None, help="Query x database distances held in memory at once (default 2**22 with full rankings, 2**23 per thread for top-K only).")
     g.add_argument("--progress", action="store_true", help="Show a progress bar.")
     g = p.add_argument_group("Output")
     g.add_argument("--plot_max", type=int, default=250, help="Compute HP@k for k = 1..plot_max for the curves, CSV and plot (default 250; 0: only k = 1, 10, 50, 100).")
