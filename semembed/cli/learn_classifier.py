@@ -83,8 +83,11 @@ def hierarchy_options(args: argparse.Namespace) -> dict:
             continue
         if args.loss != loss:
             raise SemembedError(f"--{flag} applies to --loss {loss} only (this run uses --loss {args.loss})")
-        if not math.isfinite(value) or value < 0 or (flag == "soft_labels_beta" and value == 0):
-            raise SemembedError(f"--{flag} must be a finite number {'> 0' if flag == 'soft_labels_beta' else '>= 0'}, got {value}")
+        positive = flag in ("soft_labels_beta", "haf_gamma")  # γ = 0: every class vector the same
+        if not math.isfinite(value) or value < 0 or (positive and value == 0):
+            raise SemembedError(f"--{flag} must be a finite number {'> 0' if positive else '>= 0'}, got {value}")
+        if flag == "haf_cos_weight" and value > 1:
+            raise SemembedError(f"--haf_cos_weight must be in [0, 1] (the loss is (1 - w) CE + w cos-loss), got {value}")
         opts[key] = value
     if args.loss in HIERARCHY_LOSSES:
         if not args.hierarchy:
@@ -115,8 +118,9 @@ def config_from_args(args: argparse.Namespace):
         raise SemembedError(f"unknown --loss {args.loss!r}; registered classifier losses: {', '.join(known)}")
     options = hierarchy_options(args)
     task = CLASSIFIER_LOSS_TASKS.get(args.loss, "classifier")
-    if task != "classifier" and args.label_smoothing:
-        raise SemembedError(f"--label_smoothing is not used by --loss {args.loss}")
+    if (task != "classifier" or args.loss in ("hxe", "soft_labels")) and args.label_smoothing:
+        raise SemembedError(f"--label_smoothing is not used by --loss {args.loss}"
+                            + (" (its targets come from the taxonomy)" if task == "classifier" else ""))
     kw = config_kwargs(args)
     options = {**kw.pop("task_options", {}), **options}  # --graph_simnet's and the loss's own options
     return TrainConfig(**kw, task=task, classifier_loss=args.loss if task == "classifier" else "softmax",

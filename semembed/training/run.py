@@ -9,6 +9,7 @@ writes the requested dumps.
 from __future__ import annotations
 
 import dataclasses
+import json
 import sys
 from dataclasses import dataclass
 
@@ -327,7 +328,10 @@ def run_signature(config: TrainConfig, targets: np.ndarray, class_ids: list) -> 
     digest.update(repr([str(c) for c in class_ids]).encode("utf-8"))
     return {"task": config.task, "dataset": config.dataset, "class_embedding": digest.hexdigest()[:16],
             "batch_size": config.batch_size, "seed": config.seed, "lr_schedule": config.schedule.name,
-            "m_per_class": config.m_per_class, "sample_weights": config.sample_weights}
+            "m_per_class": config.m_per_class, "sample_weights": config.sample_weights,
+            # the method's own settings (--hxe_alpha, --haf_gamma, AVSL's, ...), the classifier's loss and smoothing
+            "task_options": json.dumps(config.task_options, sort_keys=True, default=str),
+            "classifier_loss": config.classifier_loss, "label_smoothing": config.label_smoothing}
 
 
 def model_metadata(config: TrainConfig, ds, class_ids) -> dict:

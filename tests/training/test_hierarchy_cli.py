@@ -32,12 +32,17 @@ def test_flag_checks_before_any_data(tmp_path):
         (("--hierarchy", DIGITS_TAX), "--hierarchy is used only by the hierarchy-aware losses"),
         (("--loss", "hxe", "--hierarchy", tmp_path / "missing.txt"), "missing.txt"),
         (("--loss", "haframe", "--hierarchy", DIGITS_TAX, "--label_smoothing", "0.1"), "--label_smoothing is not used by --loss haframe"),
+        (("--loss", "hxe", "--hierarchy", DIGITS_TAX, "--label_smoothing", "0.1"), "--label_smoothing is not used by --loss hxe"),
+        (("--loss", "soft_labels", "--hierarchy", DIGITS_TAX, "--label_smoothing", "0.3"), "--label_smoothing is not used by --loss soft_labels"),
+        (("--loss", "haframe", "--hierarchy", DIGITS_TAX, "--haf_gamma", "0"), "--haf_gamma must be a finite number > 0"),
+        (("--loss", "haframe", "--hierarchy", DIGITS_TAX, "--haf_cos_weight", "1.5"), "--haf_cos_weight must be in [0, 1]"),
     ]
     for args, msg in cases:
         r = run("learn_classifier", *COMMON, *args)
         assert r.returncode == 2 and msg in r.stderr and "Traceback" not in r.stderr, (args, r.stderr[-2000:])
-    r = run("learn_classifier", *COMMON, "--loss", "hxe", "--hierarchy", dag, "--hxe_alpha", "0.2")
-    assert r.returncode == 2 and "needs a tree" in r.stderr and "Traceback" not in r.stderr, r.stderr[-2000:]
+    for loss in ("hxe", "haframe", "hiercos"):  # a DAG: the README says all three refuse it
+        r = run("learn_classifier", *COMMON, "--loss", loss, "--hierarchy", dag)
+        assert r.returncode == 2 and "needs a tree" in r.stderr and "Traceback" not in r.stderr, (loss, r.stderr[-2000:])
 
 
 def test_haframe_and_hiercos_heads_dump_and_evaluate(tmp_path):
@@ -70,3 +75,14 @@ def test_haframe_and_hiercos_heads_dump_and_evaluate(tmp_path):
     assert r.returncode == 2 and "exists" in r.stderr
     r = run("plot_tradeoff", "--json", tmp_path / "a.json", "--json", tmp_path / "a.json", "--out", tmp_path / "u.png")
     assert r.returncode == 2 and "already read" in r.stderr
+
+
+def test_resume_with_another_loss_setting_is_refused(tmp_path):
+    snap = tmp_path / "s.npz"
+    r = run("learn_classifier", *COMMON, "--loss", "hxe", "--hierarchy", DIGITS_TAX, "--hxe_alpha", "0.1",
+            "--snapshot", snap)
+    assert r.returncode == 0, r.stderr[-2000:]
+    r = run("learn_classifier", *COMMON, "--loss", "hxe", "--hierarchy", DIGITS_TAX, "--hxe_alpha", "2",
+            "--epochs", "2", "--snapshot", snap)
+    assert r.returncode == 2 and "was written by another run" in r.stderr and "task_options" in r.stderr \
+        and '"hxe_alpha": 2.0' in r.stderr, r.stderr[-2000:]

@@ -47,6 +47,7 @@ class HAFrameTask(ClassifierTask):
         from semembed.training.config import method_option
 
         h = hierarchy_from_options(config.task_options, "--loss haframe")
+        h.require_tree("--loss haframe (its LCA distances)")  # as HXE and Hier-COS; the README says so
         nodes = class_nodes(h, list(dataset.classes))
         dist = ClassPairs(h, [h.ids[i] for i in nodes]).lcs_heights()
         sim, _ = haframe_similarity(dist, float(method_option(config, "haframe", "haf_gamma")))
