@@ -228,8 +228,9 @@ def main() -> int:
     for k, name in ROWS.items():
         if results[k]:
             lines.append(f"| {name} | {fmt(results[k])} | {runs(results[k])} |")
-    lines += ["", f"| SimNet / weights | mean ± std | single runs (seed {seeds_txt}) |", "|---|---|---|"]
-    lines += [f"| {k} | {fmt(v)} | {runs(v)} |" for k, v in extra.items()]
+    if extra:
+        lines += ["", f"| SimNet / weights | mean ± std | single runs (seed {seeds_txt}) |", "|---|---|---|"]
+        lines += [f"| {k} | {fmt(v)} | {runs(v)} |" for k, v in extra.items()]
     elapsed = time.perf_counter() - t0
     lines.append(f"\n{len(args.seeds.split(','))} seeds, {args.epochs} epochs per row (SGD {args.lr}, /10 for the last "
                  f"30 %), SimNet {args.simnet_epochs} epochs, PreciseBN over up to {args.precise_bn_batches} batches "
