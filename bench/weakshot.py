@@ -20,11 +20,19 @@ folder; top-1 on the clean novel test images:
 (e) semantic embeddings (unitsphere targets of our Fashion-MNIST taxonomy restricted to the novel
     classes, inv_corr) + ``prob`` head (0.1), with the weights and graph of (b)+(c).
 
+After training, every row's model has its BatchNorm statistics recomputed at its final weights over
+``--precise_bn_batches`` training batches (PreciseBN; at most one epoch: 47 batches of 32 web images): ~470
+steps leave the moving averages (momentum 0.99) far behind the weights, and every figure is measured in
+inference mode (``0`` keeps the moving averages: the figures before this option existed).  The SimNets get
+``--simnet_precise_bn_batches`` (default 0, both alike): recomputed over their training forward (60 base
+batches of 50, each with its web batch) their weights separate clean images from outliers *less* well
+(AUROC 0.843 / 0.859 against 0.908 / 0.884 with the moving averages, seeds 1 / 0; bench/weakshot_bn_check.py).
+
 Also the AUROC of each weight file for telling clean web images (positive) from outliers, and the
 SimNet pair F1 on base and novel test pairs.  Prints one line per run, then the table (mean ± std
 over seeds), and writes ``runs/weakshot/results.{md,json}``.
 
-Usage: flock /tmp/semembed-heavy.lock python bench/weakshot.py [--seeds 0,1] [--epochs 10]
+Usage: flock /tmp/semembed-heavy.lock python bench/weakshot.py [--seeds 0,1] [--epochs 10] [--precise_bn_batches 100] [--simnet_precise_bn_batches 0]
 """
 
 from __future__ import annotations
@@ -107,6 +115,10 @@ def main() -> int:
                    help="alpha of rows c-e (the reference: 0.1 on 2048-d ResNet features; here h is a 128-d BN "
                    "output whose squared pair distances are ~250, so 0.1 makes the term ~20x the cross-entropy)")
     p.add_argument("--beta", type=float, default=0.1)
+    p.add_argument("--precise_bn_batches", type=int, default=100,
+                   help="PreciseBN after every row's training (at most one epoch of batches; 0: off)")
+    p.add_argument("--simnet_precise_bn_batches", type=int, default=0,
+                   help="PreciseBN after each SimNet's training (base + web batches; 0: keep the moving averages)")
     p.add_argument("--rows", default="abcde", help="rows to run; 'o' adds the oracle-weight diagnostic")
     p.add_argument("--reuse", action="store_true",
                    help="reuse the SimNets and weight files of an earlier run in --out_dir (diagnostics)")
@@ -137,7 +149,8 @@ def main() -> int:
     e = args.epochs
     schedule = ScheduleConfig(name="SGD", sgd_schedule=f"1:{args.lr},{int(e * 0.7) + 1}:{args.lr / 10},{e}")
     common = dict(dataset="ImageFolder", data_root=novel, target_size=28, crop_size=28, architecture="simple-tiny",
-                  schedule=schedule, epochs=e, batch_size=args.batch_size, no_progress=True, overwrite=True)
+                  schedule=schedule, epochs=e, batch_size=args.batch_size, no_progress=True, overwrite=True,
+                  precise_bn_batches=args.precise_bn_batches)
     results: dict[str, list] = {k: [] for k in ROWS}
     extra: dict[str, list] = {}
 
@@ -165,7 +178,8 @@ def main() -> int:
                           architecture="simple-tiny", epochs=args.simnet_epochs, batch_size=50, weight_decay=1e-4,
                           schedule=ScheduleConfig(name="SGD",
                                                   sgd_schedule=step_schedule(args.simnet_lr, 25, args.simnet_epochs)),
-                          model_dump=str(path), seed=seed, no_progress=True, overwrite=True)
+                          model_dump=str(path), seed=seed, no_progress=True, overwrite=True,
+                          precise_bn_batches=args.simnet_precise_bn_batches)
         res = train_simnet(cfg, SimNetOptions(web_root=novel, beta=beta, classes_per_batch=20,
                                               web_classes_per_batch=2, init_classifier=init))
         note(f"simnet {tag} base pair F1", res.final.get("base_pair_f1", float("nan")))
@@ -206,14 +220,21 @@ def main() -> int:
     def fmt(v):
         return f"{np.mean(v):.4f} ± {np.std(v):.4f}" if len(v) > 1 else f"{v[0]:.4f}"
 
-    lines = [f"| row | novel test top-1 (seeds {args.seeds}) |", "|---|---|"]
+    def runs(v):
+        return " / ".join(f"{x:.4f}" for x in v)
+
+    seeds_txt = " / ".join(args.seeds.split(","))
+    lines = [f"| row | novel test top-1 (mean ± std) | single runs (seed {seeds_txt}) |", "|---|---|---|"]
     for k, name in ROWS.items():
         if results[k]:
-            lines.append(f"| {name} | {fmt(results[k])} |")
-    lines += ["", "| SimNet / weights | value |", "|---|---|"] + [f"| {k} | {fmt(v)} |" for k, v in extra.items()]
+            lines.append(f"| {name} | {fmt(results[k])} | {runs(results[k])} |")
+    if extra:
+        lines += ["", f"| SimNet / weights | mean ± std | single runs (seed {seeds_txt}) |", "|---|---|---|"]
+        lines += [f"| {k} | {fmt(v)} | {runs(v)} |" for k, v in extra.items()]
     elapsed = time.perf_counter() - t0
     lines.append(f"\n{len(args.seeds.split(','))} seeds, {args.epochs} epochs per row (SGD {args.lr}, /10 for the last "
-                 f"30 %), SimNet {args.simnet_epochs} epochs, {elapsed:.0f} s in all")
+                 f"30 %), SimNet {args.simnet_epochs} epochs, PreciseBN over up to {args.precise_bn_batches} batches "
+                 f"after every row, {args.simnet_precise_bn_batches} after each SimNet, {elapsed:.0f} s in all")
     table = "\n".join(lines)
     print(table)
     (out / f"{args.results_name}.md").write_text(table + "\n")

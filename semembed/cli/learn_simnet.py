@@ -11,6 +11,7 @@ import argparse
 
 from semembed.cli._common import DefaultsFormatter, parse_args, reports_errors
 from semembed.cli._training import add_data_flags
+from semembed.training.config import TrainConfig
 from semembed.weakshot.config import SIMNET_DEFAULTS as D
 
 
@@ -54,6 +55,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--seed", type=int, default=0, help="Seed of data order, augmentation and initialisation.")
     g.add_argument("--deterministic", action="store_true", help="Deterministic TensorFlow ops (bit-identical resumes).")
     g.add_argument("--max_steps_per_epoch", type=int, default=None, help="Cap the steps of each epoch.")
+    g.add_argument("--precise_bn_batches", type=int, default=TrainConfig.precise_bn_batches,
+                   help="After training, recompute the BatchNorm statistics at the final weights over this many "
+                   "training batches, each a base batch with its web batch as in training (PreciseBN, Wu & Johnson "
+                   "2021); the final pair F1 and the saved SimNet use them (0: keep the moving averages).")
     g = p.add_argument_group("Output parameters")
     g.add_argument("--model_dump", required=True, help="Write the SimNet here (.keras).")
     g.add_argument("--log_dir", default=None, help="TensorBoard directory.")
@@ -82,7 +87,8 @@ def config_from_args(args: argparse.Namespace):
         clipgrad=args.clipgrad, momentum=args.momentum, weight_decay=args.weight_decay, epochs=args.epochs,
         batch_size=args.batch_size, snapshot=args.snapshot, gpus=args.gpus, cpu_replicas=args.cpu_replicas,
         mixed_precision=args.mixed_precision, jit_compile=args.jit_compile, seed=args.seed,
-        deterministic=args.deterministic, max_steps_per_epoch=args.max_steps_per_epoch, model_dump=args.model_dump,
+        deterministic=args.deterministic, max_steps_per_epoch=args.max_steps_per_epoch,
+        precise_bn_batches=args.precise_bn_batches, model_dump=args.model_dump,
         log_dir=args.log_dir, no_progress=args.no_progress, overwrite=args.overwrite)
     options = SimNetOptions(web_root=args.web_root, beta=args.beta, classes_per_batch=args.classes_per_batch,
                             web_classes_per_batch=args.web_classes_per_batch,

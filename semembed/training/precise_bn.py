@@ -13,11 +13,17 @@ BatchNorm", 2021, §3; fvcore's ``update_bn_stats``, 200 batches).
 Only the BN statistics change: every other non-trainable variable (e.g. AVSL's
 link buffers, a classifier's counters) is restored after the forward passes.
 Layers with ``trainable=False`` (``--freeze_bn``) keep their statistics.
+
+A task whose training forward is not one call of its model on an image batch
+passes ``forward``: SimNet sends a base batch and a web batch through its
+backbone in one call and its pair head sees the pairs within each batch only
+(``SimNetTask.precise_bn_forward``), so its statistics are those of that
+forward, not of ``model(images)``.
 """
 
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Callable, Iterable
 
 import keras
 import numpy as np
@@ -31,13 +37,18 @@ def batchnorm_layers(model: keras.Model) -> list:
             if isinstance(l, keras.layers.BatchNormalization) and l.trainable]
 
 
-def recompute_batchnorm_statistics(model: keras.Model, images: Iterable, num_batches: int) -> int:
+def recompute_batchnorm_statistics(model: keras.Model, images: Iterable, num_batches: int,
+                                   forward: Callable[[object], object] | None = None) -> int:
     """Set every BN layer's moving mean/variance to the average over ``num_batches`` batches of ``images``.
 
     Args:
         model: a Keras model; called as ``model(x, training=True)`` (eagerly, one batch at a time).
-        images: an iterable of image batches (B, H, W, C), e.g. the training pipeline with its augmentation.
+        images: an iterable of image batches (B, H, W, C), e.g. the training pipeline with its augmentation;
+            with ``forward``, of whatever ``forward`` takes (e.g. the training batch dicts).
         num_batches: batches to average (> 0); fewer when ``images`` ends first.
+        forward: runs the training forward of ``model``'s layers on one item of ``images`` (default
+            ``model(x, training=True)``); it must call each BN layer at most once per item, in training
+            mode (a BN layer it never calls keeps its statistics).
 
     Returns:
         The number of batches used (0 when the model has no trainable BN layer: nothing changes).
@@ -61,7 +72,10 @@ def recompute_batchnorm_statistics(model: keras.Model, images: Iterable, num_bat
                 break
             for layer in layers:  # moving = moving * i/(i+1) + batch / (i+1): the running mean of the batches
                 layer.momentum = used / (used + 1.0)
-            model(x, training=True)
+            if forward is None:
+                model(x, training=True)
+            else:
+                forward(x)
             used += 1
     finally:
         for layer, m in zip(layers, momenta):

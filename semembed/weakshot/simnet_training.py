@@ -9,7 +9,10 @@ with β > 0, the adversarial domain loss.  The backbone can start from a
 classifier (``init_classifier``; the reference starts from the classifier
 trained on the web images, §2.1).  Each epoch is evaluated on fixed pair
 batches of the base test set (pair F1 of "same class"); at the end also on
-the novel test images (``web_root/test``) when there are any.
+the novel test images (``web_root/test``) when there are any.  With
+``config.precise_bn_batches`` the BN statistics are first recomputed at the
+final weights over that many training batches (:func:`recompute_simnet_batchnorm`),
+so the final metrics and the saved model use them.
 """
 
 from __future__ import annotations
@@ -89,12 +92,38 @@ def pair_f1(trainer, dataset, options: SimNetOptions, seed: int) -> dict:
     return trainer.evaluate(dataset.ordered_dataset("test", order, bs))
 
 
+def recompute_simnet_batchnorm(task, base, web, num_batches: int) -> int:
+    """PreciseBN for SimNet: its BN statistics averaged over ``num_batches`` training batches at the final weights.
+
+    Args:
+        task: the trained :class:`~semembed.training.tasks.simnet.SimNetTask`.
+        base: the base stream's batch dicts (``image``, ...), e.g. one training epoch.
+        web: the web stream's batch dicts (repeated and zipped with ``base`` as in training), or None.
+        num_batches: batches to average (>= 1); at most the length of ``base``.
+
+    Each base batch (with its web batch) goes through :meth:`SimNetTask.precise_bn_forward`: base and web
+    images through the backbone in one call, the pairs within each stream through the head, so the
+    statistics are those of the training forward (not of ``simnet(images)``, whose pairs would cross
+    the streams).  Returns the number of batches used.
+    """
+    from semembed.training.precise_bn import recompute_batchnorm_statistics
+
+    data = base
+    if web is not None:
+        import tensorflow as tf
+
+        data = tf.data.Dataset.zip((base, web.repeat())).map(lambda a, b: {**a, "web": b})
+    return recompute_batchnorm_statistics(task.models["simnet"], data, num_batches, forward=task.precise_bn_forward)
+
+
 def train_simnet(config: TrainConfig, options: SimNetOptions) -> SimNetResult:
     """Train SimNet as configured; writes ``config.model_dump`` (the SimNet, ``.keras``)."""
     config.check_values()
     if config.model_dump:
         check_overwrite(config.model_dump, config.overwrite)
     beta = options.check()
+    if config.precise_bn_batches < 0:
+        raise SemembedError(f"--precise_bn_batches must be >= 0, got {config.precise_bn_batches}")
 
     from semembed.training.strategy import is_chief, make_strategy
 
@@ -169,6 +198,14 @@ def train_simnet(config: TrainConfig, options: SimNetOptions) -> SimNetResult:
                                 "backbone by name and shape (was it trained with this --architecture?)")
         print(f"Backbone initialised from {options.init_classifier} ({len(report['loaded'])} layers)")
     trainer.fit(epochs)
+    if config.precise_bn_batches:
+        bs = config.batch_size  # one device, the global batch (as learn_classifier's --precise_bn_batches)
+        base = ds.train_dataset(bs, epoch=epochs, seed=config.seed, as_dict=True, sampler=sampler)
+        web_batches = None if web is None else web.train_dataset(bs, epoch=epochs, seed=config.seed + 1,
+                                                                 as_dict=True, sampler=web_sampler)
+        used = recompute_simnet_batchnorm(task, base, web_batches, config.precise_bn_batches)
+        if used:
+            print(f"Recomputed the BatchNorm statistics over {used} training batches (--precise_bn_batches)")
 
     final = {}
     if val_data is not None:

@@ -90,3 +90,48 @@ def test_two_replicas_equal_one_device():
     assert out["moved"] > 1e-3  # the steps did something
     assert out["diff_vs_single"] < 1e-5, out
     assert out["metric_diff"] < 1e-4, out
+
+
+def test_precise_bn_averages_the_statistics_of_the_training_forward():
+    """PreciseBN of SimNet = the mean over batches of numpy statistics of base+web images and within-stream pairs."""
+    import keras
+    import tensorflow as tf
+
+    from semembed.models.simnet import simnet_parts
+    from semembed.training.tasks.simnet import SimNetTask
+    from semembed.weakshot.simnet_training import recompute_simnet_batchnorm
+
+    keras.utils.set_random_seed(3)
+    task = SimNetTask("simple-tiny", (8, 8, 3), web=True, beta=0.1)
+    task.models = task.build_models()
+    rng = np.random.default_rng(1)
+    xa = rng.random((18, 8, 8, 3)).astype("float32")  # 3 base batches of 6
+    xb = (rng.random((8, 8, 8, 3)) * 2.0 - 0.5).astype("float32")  # 2 web batches of 4, repeated
+    base = tf.data.Dataset.from_tensor_slices({"image": xa, "label": np.arange(18) % 3}).batch(6)
+    web = tf.data.Dataset.from_tensor_slices({"image": xb, "label": np.arange(8) % 2}).batch(4)
+    backbone, head = simnet_parts(task.models["simnet"])
+    first_bn, head_bn = backbone.get_layer("bn1"), head.get_layer("pair_head_bn1")
+
+    assert recompute_simnet_batchnorm(task, base, web, num_batches=3) == 3
+    got = [np.asarray(v).copy() for v in (first_bn.moving_mean, first_bn.moving_variance,
+                                          head_bn.moving_mean, head_bn.moving_variance)]
+    assert first_bn.momentum == 0.99 and head_bn.momentum == 0.9  # restored
+
+    conv = keras.Model(backbone.inputs[0], backbone.get_layer("conv1").output)
+    w, b = (np.asarray(v, dtype=np.float64) for v in head.get_layer("pair_head_fc1").weights)
+    stats, crossing = [], []
+    for k in range(3):
+        a, wb = xa[6 * k:6 * k + 6], xb[4 * (k % 2):4 * (k % 2) + 4]
+        x = np.concatenate([a, wb])
+        c = np.asarray(conv(x), dtype=np.float64)
+        f = np.asarray(backbone(x, training=True), dtype=np.float64)  # batch statistics: moving ones unused
+        within = [np.concatenate([g[j], g[i]]) for g in (f[:6], f[6:]) for i in range(len(g)) for j in range(len(g))]
+        every = [np.concatenate([f[j], f[i]]) for i in range(10) for j in range(10)]
+        h, h_all = np.array(within) @ w + b, np.array(every) @ w + b
+        stats.append([c.mean((0, 1, 2)), c.var((0, 1, 2)), h.mean(0), h.var(0)])
+        crossing.append(h_all.mean(0))
+    want = [np.mean([s[i] for s in stats], axis=0) for i in range(4)]
+    for g, e in zip(got, want):
+        np.testing.assert_allclose(g, e, rtol=2e-4, atol=2e-5)
+    # pairs across the streams (simnet(images) on the joint batch) would give other statistics
+    assert np.abs(np.mean(crossing, axis=0) - want[2]).max() > 1e-2

@@ -48,9 +48,10 @@ def simnet(folders):
     out = folders / "simnet.keras"
     r = run("learn_simnet", "--dataset", "ImageFolder", "--data_root", folders / "base", "--web_root",
             folders / "novel", *SIZE, "--architecture", "simple-tiny", "--epochs", "1", "--batch_size", "8",
-            "--model_dump", out)
+            "--precise_bn_batches", "2", "--model_dump", out)
     assert r.returncode == 0, r.stderr[-3000:]
     assert "novel_pair_f1" in r.stdout and "domain_loss" in r.stdout
+    assert "Recomputed the BatchNorm statistics over 2 training batches" in r.stdout
     return out
 
 
@@ -104,6 +105,9 @@ def test_flag_errors(folders, simnet, tmp_path):
     r = run("learn_simnet", "--dataset", "ImageFolder", "--data_root", folders / "base", *SIZE, "--beta", "0.1",
             "--model_dump", tmp_path / "s.keras", "--architecture", "simple-tiny")
     assert r.returncode == 2 and "--web_root" in r.stderr and "Traceback" not in r.stderr
+    r = run("learn_simnet", "--dataset", "ImageFolder", "--data_root", folders / "base", *SIZE,
+            "--precise_bn_batches", "-1", "--model_dump", tmp_path / "s.keras", "--architecture", "simple-tiny")
+    assert r.returncode == 2 and "--precise_bn_batches must be >= 0" in r.stderr and "Traceback" not in r.stderr
     r = run("learn_classifier", "--dataset", "ImageFolder", "--data_root", folders / "novel", "--target_size", "16",
             "--crop_size", "16", "--architecture", "simple-tiny", "--epochs", "1", "--graph_simnet", simnet)
     assert r.returncode == 2 and "takes images of shape" in r.stderr and "Traceback" not in r.stderr

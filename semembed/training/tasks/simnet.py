@@ -94,23 +94,37 @@ class SimNetTask(Task):
                                                   lr_multiplier=self.discriminator_lr_multiplier)]
         return groups
 
+    # === Forward ===
+    def pair_forward(self, xa, xb=None, training: bool = True, gather=None):
+        """(pair features z, logits (float32), number of base pair rows) of a base and an optional web batch.
+
+        Module docstring step 1: both batches through the backbone in one call, then the pairs within
+        ``xa`` followed by the pairs within ``xb`` (no cross pairs) through the head in one call;
+        ``gather`` maps each batch's features to the global batch's (replicas; default: as they are).
+        """
+        backbone, head = simnet_parts(self.models["simnet"])
+        gather = gather or (lambda t: t)
+        n_a = tf.shape(xa)[0]
+        x = xa if xb is None else tf.concat([xa, tf.cast(xb, xa.dtype)], axis=0)
+        f = backbone(x, training=training)
+        rows = all_pairs(gather(f[:n_a]))
+        num_a = tf.shape(rows)[0]
+        if xb is not None:
+            rows = tf.concat([rows, all_pairs(gather(f[n_a:]))], axis=0)
+        z, logits = head(rows, training=training)
+        return z, tf.cast(logits, tf.float32), num_a
+
+    def precise_bn_forward(self, batch) -> None:
+        """The training forward of one (single-device) batch dict, for PreciseBN (``semembed.training.precise_bn``)."""
+        self.pair_forward(batch["image"], batch["web"]["image"] if self.web else None, training=True)
+
     # === Losses ===
     def simnet_losses(self, step, xa, ya, xb=None, training: bool = True):
         """(loss share, sums, detached pair features, domain labels) of one step (module docstring 1-3)."""
         simnet = self.models["simnet"]
-        backbone, head = simnet_parts(simnet)
+        z, logits, num_a = self.pair_forward(xa, xb, training, gather=lambda t: _live_gather(step, t))
         n_a = tf.shape(xa)[0]
-        x = xa if xb is None else tf.concat([xa, tf.cast(xb, xa.dtype)], axis=0)
-        f = backbone(x, training=training)
-        fa = _live_gather(step, f[:n_a])
-        ya_all = step.gather(ya)
-        rows = all_pairs(fa)
-        num_a = tf.shape(rows)[0]
-        if xb is not None:
-            rows = tf.concat([rows, all_pairs(_live_gather(step, f[n_a:]))], axis=0)
-        z, logits = head(rows, training=training)
-        logits = tf.cast(logits, tf.float32)
-        targets = pair_targets(ya_all)
+        targets = pair_targets(step.gather(ya))
         sim = tf.reduce_mean(_ce(targets, logits[:num_a]))
         replicas = float(step.num_replicas)
         loss = sim
@@ -121,7 +135,7 @@ class SimNetTask(Task):
                 "pair_f1": 2 * tp / tf.maximum(2 * tp + fp + fn, 1.0) * n, "count": n}
         domain = None
         if xb is not None:
-            domain = tf.concat([tf.zeros([num_a], tf.int32), tf.ones([tf.shape(rows)[0] - num_a], tf.int32)], 0)
+            domain = tf.concat([tf.zeros([num_a], tf.int32), tf.ones([tf.shape(logits)[0] - num_a], tf.int32)], 0)
             dom = tf.reduce_mean(_ce(domain, self.models["discriminator"](z, training=training)))
             loss = loss - self.beta * dom
             sums["domain_loss"] = dom * n
