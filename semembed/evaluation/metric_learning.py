@@ -117,6 +117,9 @@ def metrics_from_distances(rows, labels: Sequence, *, recall_ks: Iterable[int] =
     for start in range(0, n, block):
         sl = slice(start, min(start + block, n))
         d = np.array(rows(sl), dtype=np.float64)
+        if not np.isfinite(d).all():  # NaN distances would tie and count as hits
+            raise SemembedError("the distances are not finite (NaN or inf): the model's weights or features are "
+                                "broken (e.g. a diverged training); no retrieval figure can be computed")
         q = np.arange(sl.start, sl.stop)
         d[np.arange(len(q)), q] = np.inf
         order = np.argsort(d, axis=1, kind="stable")[:, :-1]  # self (inf) last

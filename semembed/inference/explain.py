@@ -80,7 +80,7 @@ def explain_pair(model, images) -> PairExplanation:
 def explanation_png(expl: PairExplanation, images: np.ndarray, names: tuple[str, str], out: str, *,
                     top: int = 3, overwrite: bool = False) -> None:
     """A PNG: the two images, then per level (most contributing first) the CAMs of its ``top`` attributes
-    of largest weight for both images, laid over the images (bilinear, one colour scale per pair), titled
+    of largest contribution N·w to Δ for both images (``top`` capped at D), laid over the images (bilinear, one colour scale per pair), titled
     with the level's contribution to Δ and each attribute's weight w and node value N."""
     import io
 
@@ -92,6 +92,7 @@ def explanation_png(expl: PairExplanation, images: np.ndarray, names: tuple[str,
     from semembed.io import atomic_write_bytes
 
     levels = len(expl.cams)
+    top = max(1, min(int(top), len(expl.nodes[0])))
     order = np.argsort(-expl.contributions)
     fig, axes = plt.subplots(1 + levels, 2 * top, figsize=(2.2 * 2 * top, 2.4 * (1 + levels)), squeeze=False)
     for ax in axes.ravel():
@@ -109,7 +110,7 @@ def explanation_png(expl: PairExplanation, images: np.ndarray, names: tuple[str,
         f"level {l}: {expl.contributions[l]:.4f} ({100 * expl.contributions[l] / max(expl.distance, 1e-12):.0f}%)"
         for l in range(levels)), fontsize=9, va="center")
     for row, l in enumerate(order, start=1):
-        attrs = np.argsort(-expl.weights[l])[:top]
+        attrs = np.argsort(-(expl.nodes[l] * expl.weights[l]), kind="stable")[:top]  # largest share of Δ
         for j, m in enumerate(attrs):
             lo, hi = float(expl.cams[l][:, :, :, m].min()), float(expl.cams[l][:, :, :, m].max())
             for i in range(2):  # one colour scale for the pair
@@ -118,8 +119,8 @@ def explanation_png(expl: PairExplanation, images: np.ndarray, names: tuple[str,
                           extent=extent)
                 ax.imshow(expl.cams[l][i, :, :, m], cmap="jet", vmin=lo, vmax=hi, alpha=0.5, extent=extent,
                           interpolation="bilinear")
-                ax.set_title(f"L{l} attr {m} img {'AB'[i]}\nw={expl.weights[l][m]:.3f} N={expl.nodes[l][m]:.4f}",
-                             fontsize=7)
+                ax.set_title(f"L{l} attr {m} img {'AB'[i]}\nN·w={expl.nodes[l][m] * expl.weights[l][m]:.2e} "
+                             f"w={expl.weights[l][m]:.3g}", fontsize=7)
         axes[row, 0].text(-0.5, 0.5, f"level {l}\n{expl.contributions[l]:.4f}", transform=axes[row, 0].transAxes,
                           fontsize=8, ha="right", va="center")
     fig.tight_layout()

@@ -180,6 +180,12 @@ def build_avsl_model(architecture: str, input_shape: tuple, embeddings_dim: int 
 
     net = build_network(embeddings_dim, architecture, input_shape=tuple(input_shape))
     stages = stage_outputs(net, levels)
+    for l, f in enumerate(stages):
+        h, w = f.shape[1], f.shape[2]
+        if h is not None and w is not None and h * w < 2:  # the certainty's unbiased std of one value is NaN
+            raise SemembedError(f"--architecture {architecture} at {input_shape[0]}x{input_shape[1]} px: its stage "
+                                f"{l} for AVSL is {h}x{w}; the attribute maps need at least 2 positions (a larger "
+                                "--crop_size, e.g. 64 for ResNet-50)")
     out = AVSLEmbedder(embeddings_dim, avsl_m=avsl_m, topk_corr=topk_corr, prob_gamma=prob_gamma,
                        index_p=index_p, name="avsl")(stages)
     return keras.Model(net.input, out, name=f"avsl-{net.name}")

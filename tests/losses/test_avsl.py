@@ -60,8 +60,10 @@ def test_one_level_is_squared_euclidean_and_p_to_one_gives_top_level():
 
 
 def test_sparsified_links():
-    links = RNG.normal(size=(8, 8)).astype("float32")
+    links = (np.abs(np.random.default_rng(7).normal(size=(8, 8))) + 0.01).astype("float32")  # own RNG: any order
     links[:, 3] = -np.abs(links[:, 3])  # all zero after the ReLU
+    links[5:, 0] = -1.0  # some entries the ReLU removes
+    links[:, 5] = 0.1
     links[:4, 5] = 0.7  # ties: more than k kept
     w = np.asarray(sparsify_links(links, 2))
     np.testing.assert_allclose(w, sparsify_loop(links, 2), atol=1e-6)

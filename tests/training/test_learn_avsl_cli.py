@@ -36,7 +36,8 @@ def test_issue_command_line_then_resume_keeps_the_links(tmp_path, folder):
               "--target_size", "32", "--architecture", "resnet-32", "--classes_per_batch", "4",
               "--images_per_class", "4", "--embeddings_dim", "8", "--topk_corr", "4", "--no_progress",
               "--snapshot", tmp_path / "s.npz"]
-    r = run(*common, "--epochs", "1", "--model_dump", tmp_path / "m1.keras", "--feature_dim_list", "16", "32", "64")
+    common += ["--feature_dim_list", "16", "32", "64"]  # resuming takes the same command (its settings are checked)
+    r = run(*common, "--epochs", "1", "--model_dump", tmp_path / "m1.keras")
     assert r.returncode == 0, r.stderr[-3000:]
     assert "Recall@1" in r.stdout and "mAP@R" in r.stdout
     links1, count1 = links_of(tmp_path / "m1.keras")

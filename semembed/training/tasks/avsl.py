@@ -115,6 +115,20 @@ class AVSLTask(Task):
             raise SemembedError(f"--avsl_m must be in [0, 1), got {self.avsl_m}")
         if self.index_p <= 0:
             raise SemembedError(f"--index_p must be > 0, got {self.index_p}")
+        positive = ("prob_gamma", "pa_alpha", "final_pa_alpha", "embedder_lr_multiplier", "collector_lr_multiplier")
+        for name in positive + ("loss0_weight", "loss1_weight", "loss2_weight", "pa_pos_margin", "pa_neg_margin",
+                                "final_pa_pos_margin", "final_pa_neg_margin"):
+            value = float(getattr(self, name))
+            if not math.isfinite(value) or value < 0 or (name in positive and value == 0):
+                raise SemembedError(f"--{name} must be a finite number {'> 0' if name in positive else '>= 0'}, "
+                                    f"got {value}")
+        for prefix in ("pa", "final_pa"):
+            pos, neg = getattr(self, f"{prefix}_pos_margin"), getattr(self, f"{prefix}_neg_margin")
+            if pos >= neg:
+                raise SemembedError(f"--{prefix}_pos_margin {pos} must be below --{prefix}_neg_margin {neg}")
+        if self.topk_corr > self.embeddings_dim:
+            raise SemembedError(f"--topk_corr {self.topk_corr} exceeds --embeddings_dim {self.embeddings_dim} "
+                                "(links kept per column of a D x D matrix)")
 
     # === Models ===
     def build_avsl_model(self) -> keras.Model:
