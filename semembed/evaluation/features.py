@@ -94,7 +94,9 @@ def load_features(path: str | os.PathLike) -> FeatureFile:
         else:
             try:
                 data = load_pickle(path)
-            except SemembedError:
+            except SemembedError as exc:
+                if "refusing" in str(exc):  # a pickle that would run code: say that, not "a text file"
+                    raise
                 raise SemembedError(f"{path} is {describe_file(path)}, not a feature file; expected {FEATURE_FORMATS}") \
                     from None
             if isinstance(data, dict) and "feat" in data:
