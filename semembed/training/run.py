@@ -92,6 +92,19 @@ def check_class_overlap(embedding: str, dataset_name: str, data_root, ds, sizes:
               f"{embedding}, their images are left out: {_few(dropped, 10)}", file=sys.stderr)
 
 
+def warn_seen_test_classes(ds, class_ids: list) -> None:
+    """Warn naming the test classes that also have training images: metric learning and AVSL are evaluated
+    as zero-shot retrieval (an image folder whose ``test/`` repeats a ``train/`` class is not)."""
+    trained = np.zeros(ds.num_classes, bool)
+    trained[np.unique(ds.train_labels)] = True
+    tested = np.zeros(ds.num_classes, bool)
+    tested[np.unique(ds.test_labels)] = True
+    shared = [c for c, t, s in zip(class_ids, trained, tested) if s and t]
+    if shared and len(shared) < int(tested.sum()):
+        print(f"warning: dataset {ds.name}: {len(shared)} of the {int(tested.sum())} test classes also have training "
+              f"images, so their retrieval is not zero-shot: {_few(shared, 10)}", file=sys.stderr)
+
+
 def warn_untrained_classes(ds, class_ids: list) -> None:
     """Warn naming the classes with test images but no training image: a classifier cannot learn them, yet
     they count in the accuracy and the balanced accuracy (an image folder with a test-only class)."""
@@ -158,6 +171,8 @@ def train(config: TrainConfig) -> TrainResult:
         targets, class_ids = targets[rows], [class_ids[r] for r in rows]
     if config.embedding == "onehot" and task_cls.name not in ("metric", "avsl"):  # (files: check_class_overlap)
         warn_untrained_classes(ds, class_ids)
+    if task_cls.name in ("metric", "avsl") and not (config.train_classes or config.test_classes):
+        warn_seen_test_classes(ds, class_ids)
     class_similarity = _class_similarity(config, class_ids)  # --hierarchy: checked before training
     replicas = strategy.num_replicas_in_sync
     sampler = None

@@ -291,3 +291,12 @@ def test_validation_recall_of_a_query_gallery_split():
         best = max(u[i] @ u[j] for j in g if labels[j] == labels[i])
         hits.append(not any(u[i] @ u[j] > best for j in g if labels[j] != labels[i]))
     assert got == pytest.approx(np.mean(hits)) and 0 < np.mean(hits) < 1
+
+
+def test_a_test_class_that_is_also_trained_is_named(tmp_path):
+    root = write_zero_shot_folder(tmp_path / "zs", range(3), range(2, 4), 6, 4, 32)  # c2 in train/ and test/
+    r = run("--dataset", "ImageFolder", "--data_root", root, "--crop_size", "32", "--target_size", "32",
+            "--architecture", "simple-tiny", "--classes_per_batch", "3", "--images_per_class", "2", "--epochs", "1",
+            "--max_steps_per_epoch", "1", "--embedding_dim", "8", "--no_progress")
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "1 of the 2 test classes also have training images, so their retrieval is not zero-shot: 'c2'" in r.stderr
