@@ -92,13 +92,19 @@ def check_class_overlap(embedding: str, dataset_name: str, data_root, ds, sizes:
               f"{embedding}, their images are left out: {_few(dropped, 10)}", file=sys.stderr)
 
 
-def warn_seen_test_classes(ds, class_ids: list) -> None:
-    """Warn naming the test classes that also have training images: metric learning and AVSL are evaluated
-    as zero-shot retrieval (an image folder whose ``test/`` repeats a ``train/`` class is not)."""
+def _classes_with_images(ds) -> tuple[np.ndarray, np.ndarray]:
+    """(num_classes,) masks: the classes with training images, the classes with test images."""
     trained = np.zeros(ds.num_classes, bool)
     trained[np.unique(ds.train_labels)] = True
     tested = np.zeros(ds.num_classes, bool)
     tested[np.unique(ds.test_labels)] = True
+    return trained, tested
+
+
+def warn_seen_test_classes(ds, class_ids: list) -> None:
+    """Warn naming the test classes that also have training images: metric learning and AVSL are evaluated
+    as zero-shot retrieval (an image folder whose ``test/`` repeats a ``train/`` class is not)."""
+    trained, tested = _classes_with_images(ds)
     shared = [c for c, t, s in zip(class_ids, trained, tested) if s and t]
     if shared and len(shared) < int(tested.sum()):
         print(f"warning: dataset {ds.name}: {len(shared)} of the {int(tested.sum())} test classes also have training "
@@ -108,10 +114,7 @@ def warn_seen_test_classes(ds, class_ids: list) -> None:
 def warn_untrained_classes(ds, class_ids: list) -> None:
     """Warn naming the classes with test images but no training image: a classifier cannot learn them, yet
     they count in the accuracy and the balanced accuracy (an image folder with a test-only class)."""
-    trained = np.zeros(ds.num_classes, bool)
-    trained[np.unique(ds.train_labels)] = True
-    tested = np.zeros(ds.num_classes, bool)
-    tested[np.unique(ds.test_labels)] = True
+    trained, tested = _classes_with_images(ds)
     missing = [c for c, t, s in zip(class_ids, trained, tested) if s and not t]
     if missing:
         print(f"warning: dataset {ds.name}: {len(missing)} of its {ds.num_classes} classes have test images but no "
