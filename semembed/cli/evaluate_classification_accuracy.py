@@ -70,6 +70,13 @@ def _to_indices(ids, class_list, what: str):
     return np.asarray([pos[u] for u in uniq.tolist()], dtype=np.intp)[inv.ravel()]
 
 
+def _classes_source(args) -> str:
+    """Where the evaluated classes come from, for an error about a label outside them."""
+    if args.classes_from:
+        return f"--labels (classes of --classes_from {args.classes_from})"
+    return f"--labels (classes: the leaves of --hierarchy {args.hierarchy})"
+
+
 def _matrix(path: str, what: str):
     from semembed.evaluation.features import load_features
 
@@ -230,12 +237,12 @@ def main(argv: list[str] | None = None) -> int:
             scores = _matrix(path, "--predictions")
             if scores.shape[0] != len(test_ids):
                 raise SemembedError(f"--predictions {path} has {scores.shape[0]} rows but there are {len(test_ids)} labels")
+            y = _to_indices(test_ids, default_classes, _classes_source(args))  # a label outside them first
             if scores.shape[1] != len(default_classes):
                 raise SemembedError(
                     f"--predictions {path} has {scores.shape[1]} columns but {len(default_classes)} classes are evaluated "
                     "(give --classes_from for the column order)"
                 )
-            y = _to_indices(test_ids, default_classes, "--labels")
             sources.append((nth(args.label, i, default_name(path)), scores, list(default_classes), y, True))
         offset = len(sources)
         train_ids = None

@@ -59,10 +59,8 @@ def main(argv: list[str] | None = None) -> int:
     paths = list_images(args.images)
     model = load_model_from_args(args)
     if not model.has_probabilities:
-        task = (model.metadata or {}).get("task")
-        hint = ("a Hier-COS model scores classes by projection norms, not a 'prob' layer (see the README)"
-                if task == "hiercos" else "train it with --cls_weight > 0, or with learn_classifier")
-        raise SemembedError(f"--model {args.model} has no 'prob' layer to classify with ({hint}); "
+        raise SemembedError(f"--model {args.model} has no 'prob' layer to classify with (train it with --cls_weight > 0, "
+                            "or with learn_classifier); "
                             "'semembed embed' gives its features")
     classes = model.classes
     if args.classes_from:

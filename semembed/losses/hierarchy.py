@@ -42,6 +42,7 @@ from keras import ops
 
 from semembed.errors import SemembedError
 from semembed.losses.classification import EPSILON, cross_entropy, register_classifier_loss
+from semembed.models.layers import subspace_norms as hiercos_scores  # (B, C) class scores ‖P_c x‖
 
 # === Taxonomy constructions (NumPy) ===
 
@@ -226,12 +227,6 @@ def haframe_loss(labels, features, frame, similarity, cos_weight: float = 0.4):
     cos = ops.matmul(fn, ops.transpose(wn))
     target = ops.take(ops.cast(similarity, "float32"), y, axis=0)
     return (1.0 - cos_weight) * ce + cos_weight * ops.sum(ops.square(cos - target), axis=-1)
-
-
-def hiercos_scores(features, subspace):
-    """(B, C) class scores ‖P_c x‖ = sqrt(Σ_j subspace[c, j] x_j²)."""
-    x = ops.cast(features, "float32")
-    return ops.sqrt(ops.matmul(ops.square(x), ops.transpose(ops.cast(subspace, "float32"))) + 1e-12)
 
 
 def hiercos_loss(labels, features, structure: HierCOSStructure, alpha: float = 0.05, levels_onehot=None):

@@ -1,6 +1,6 @@
-"""Custom layers shared by the architectures: channel zero-padding and L2 normalisation.
+"""Custom layers shared by the architectures: channel zero-padding, L2 normalisation, subspace norms.
 
-Both are registered Keras serialisables (never ``Lambda`` layers), so models that
+All are registered Keras serialisables (never ``Lambda`` layers), so models that
 contain them save to ``.keras`` and load again in safe mode on every backend.
 """
 
@@ -90,6 +90,45 @@ class L2Normalize(keras.layers.Layer):
     def get_config(self) -> dict:
         config = super().get_config()
         config["epsilon"] = self.epsilon
+        return config
+
+
+def subspace_norms(features, subspace):
+    """(B, C) norms ‖P_c x‖ = sqrt(Σ_j subspace[c, j]·x_j² + 1e-12) of the projections of ``features``
+    (B, D) onto C axis-aligned subspaces given by the 0/1 rows of ``subspace`` (C, D): Hier-COS's class
+    scores (Sani & Anand 2025, §3)."""
+    x = ops.cast(features, "float32")
+    return ops.sqrt(ops.matmul(ops.square(x), ops.transpose(ops.cast(subspace, "float32"))) + 1e-12)
+
+
+@keras.saving.register_keras_serializable(package="semembed")
+class SubspaceNorms(keras.layers.Layer):
+    """Scores ``subspace_norms(x, S)`` with a fixed (non-trainable) C x D matrix ``S`` of axis memberships.
+
+    Hier-COS models end in it (followed by a softmax named ``prob``), so that ``predict`` and
+    ``evaluate_classification_accuracy --layer prob`` classify with them as with any classifier.
+
+    Args:
+        num_classes: C, the number of subspaces.
+    """
+
+    def __init__(self, num_classes: int, **kwargs):
+        super().__init__(**kwargs)
+        self.num_classes = int(num_classes)
+
+    def build(self, input_shape):
+        self.subspace = self.add_weight(shape=(self.num_classes, int(input_shape[-1])), initializer="zeros",
+                                        trainable=False, name="subspace")
+
+    def call(self, inputs):
+        return subspace_norms(inputs, self.subspace)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.num_classes)
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config["num_classes"] = self.num_classes
         return config
 
 

@@ -218,6 +218,7 @@ def test_classification_cli_bad_inputs(tmp_path):
     rng = np.random.default_rng(4)
     np.save(tmp_path / "p.npy", rng.dirichlet(np.ones(100), 10))
     np.save(tmp_path / "p7.npy", rng.dirichlet(np.ones(7), 10))
+    np.save(tmp_path / "p101.npy", rng.dirichlet(np.ones(101), 10))
     (tmp_path / "y.json").write_text(json.dumps([1] * 10))
     (tmp_path / "y9.json").write_text(json.dumps([1] * 9))
     (tmp_path / "yu.json").write_text(json.dumps([1] * 9 + [777]))
@@ -226,6 +227,8 @@ def test_classification_cli_bad_inputs(tmp_path):
         (("--labels", "y9.json", "--predictions", "p.npy"), "10 rows but there are 9 labels"),
         (("--labels", "y.json", "--predictions", "p7.npy"), "7 columns but 100 classes"),
         (("--labels", "yu.json", "--predictions", "p.npy"), "777"),
+        # a class outside the taxonomy (and one column more): the label is named, not the column count
+        (("--labels", "yu.json", "--predictions", "p101.npy"), "[777] are not among the 100 evaluated classes"),
         (("--labels", "y.json"), "--predictions FILE"),
     ]
     for args, msg in cases:

@@ -56,6 +56,30 @@ def test_haframe_and_hiercos_heads_dump_and_evaluate(tmp_path):
     from semembed.models.metadata import read_metadata
 
     assert read_metadata(tmp_path / "haframe.keras")["task"] == "haframe"
+    # Hier-COS's 'prob' output: the softmax of ‖P_c x‖ over its node-axis features x, written out in numpy
+    # from the taxonomy (class i's subspace = the axes of the non-root nodes on its root path)
+    from semembed.models import load_model_file
+    from semembed.taxonomy import load_hierarchy
+
+    model = load_model_file(str(tmp_path / "hiercos.keras"))
+    x, prob = (np.asarray(a, np.float64) for a in model(np.random.default_rng(1).random((6, 8, 8, 1), np.float32)))
+    h = load_hierarchy(str(DIGITS_TAX))
+    axes = model.get_layer("hiercos_scores").subspace.numpy()
+    assert axes.shape == (10, x.shape[1])
+    for c in range(10):  # one axis per node of the root path without the root: the class and its group
+        path = [c]
+        while h.parents_of(path[-1]):
+            path += h.parents_of(path[-1])
+        assert axes[c].sum() == len(path) - 1 == 2
+    group = {c: h.parents_of(c)[0] for c in range(10)}
+    shared = axes @ axes.T  # classes of one group share exactly their group's axis
+    assert all(shared[a, b] == (2 if a == b else int(group[a] == group[b])) for a in range(10) for b in range(10))
+    scores = np.sqrt(np.square(x) @ axes.T)
+    want = np.exp(scores - scores.max(1, keepdims=True))
+    np.testing.assert_allclose(prob, want / want.sum(1, keepdims=True), rtol=1e-4, atol=1e-6)
+    r = run("evaluate_classification_accuracy", "--dataset", "digits", "--model", tmp_path / "hiercos.keras",
+            "--layer", "prob", "--prob_features", "yes", "--hierarchy", DIGITS_TAX, "--label", "hiercos")
+    assert r.returncode == 0 and "hiercos" in r.stdout, r.stderr[-2000:]
     # HOPS and the trade-off plot from evaluate_classification_accuracy's JSON
     rng = np.random.default_rng(0)
     y = rng.integers(0, 10, 50)

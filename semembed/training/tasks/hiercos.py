@@ -5,8 +5,10 @@ node (the root excepted); class c's score is the norm of the projection onto the
 root path, ‖P_c x‖, and the loss is Hier-COS's KL + α·auxiliary term
 (:func:`semembed.losses.hierarchy.hiercos_loss`).  Options (``TrainConfig.task_options``):
 ``hierarchy``, ``is_a``, ``str_ids``, ``hiercos_alpha`` (0.05).  Features dumped: the node-axis
-features x; class probabilities reported: the softmax of the class scores (for CRM and the
-metrics that need a distribution; the ranking is that of the scores).
+features x; the model's second output ``prob`` is the softmax of the class scores (a fixed
+:class:`~semembed.models.layers.SubspaceNorms` layer), so ``predict`` and ``evaluate
+--layer prob`` classify with it, and CRM and the metrics that need a distribution have one; the
+ranking is that of the scores.
 """
 
 from __future__ import annotations
@@ -14,7 +16,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import keras
+import numpy as np
 import tensorflow as tf
+
+from semembed.models.layers import SubspaceNorms
 
 from semembed.training.step import regularization
 from semembed.training.tasks import register_task
@@ -61,28 +66,24 @@ class HierCOSTask(ClassifierTask):
         penultimate = net.get_layer("prob").input
         dim = self.structure.subspace.shape[1]
         x = keras.layers.Dense(dim, name="hiercos_embedding", dtype="float32")(penultimate)
-        return keras.Model(net.inputs, x, name=net.name)
-
-    def _scores(self, x):
-        from semembed.losses.hierarchy import hiercos_scores
-
-        return hiercos_scores(x, self.structure.subspace)
+        scores_layer = SubspaceNorms(self.num_classes, name="hiercos_scores", dtype="float32")
+        scores = scores_layer(x)
+        scores_layer.subspace.assign(np.asarray(self.structure.subspace, dtype=np.float32))
+        prob = keras.layers.Activation("softmax", name="prob", dtype="float32")(scores)
+        return keras.Model(net.inputs, [x, prob], name=net.name)
 
     def losses(self, model, images, labels, weights, global_size, training: bool):
         from semembed.losses.hierarchy import hiercos_loss
 
-        x = tf.cast(model(images, training=training), tf.float32)
+        x, prob = model(images, training=training)
+        x = tf.cast(x, tf.float32)
         per = hiercos_loss(labels, x, self.structure, self.alpha, self._levels)
         loss_sum = tf.reduce_sum(weights * per)
         reg = regularization(model)
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
         n = tf.cast(tf.shape(labels)[0], tf.float32)
-        scores = self._scores(x)
-        sums = {"loss": loss_sum + reg * n, "accuracy": correct(scores, labels, 1), "count": n}
+        prob = tf.cast(prob, tf.float32)
+        sums = {"loss": loss_sum + reg * n, "accuracy": correct(prob, labels, 1), "count": n}
         for k in self.top_k:
-            sums[f"top{k}_accuracy"] = correct(scores, labels, k)
+            sums[f"top{k}_accuracy"] = correct(prob, labels, k)
         return loss_sum / global_size + reg / replicas, sums
-
-    def predict_step(self, batch):
-        x = tf.cast(self.model(batch["image"], training=False), tf.float32)
-        return x, tf.nn.softmax(self._scores(x), axis=-1)
