@@ -168,7 +168,9 @@ def hops_scores(labels: np.ndarray, scores: np.ndarray, pairs: ClassPairs, k: in
     the predicted ranking, w the :func:`hops_weights` of E and W the ranking that reverses E
     (its first k positions for HOPS@k), HOPS = clip(1 − Σ w|E − O| / Σ w|E − W|, 0, 1), positions
     beyond k weighing 0 in the numerator; HOPS@1 is 1 when the top prediction has rank 0.
-    Follows the authors' analysis notebook (``Code for Analysis (HOPS, FPA, Tree).ipynb``).
+    Follows the authors' analysis notebook (``Code for Analysis (HOPS, FPA, Tree).ipynb``), except
+    for exactly tied scores: ours rank the lower class index first (as every other metric here),
+    the notebook's ``np.argsort(logits)[:, ::-1]`` the higher one; untied scores give the same value.
 
     Args:
         labels: N true class indices.
