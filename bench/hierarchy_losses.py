@@ -27,16 +27,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-TAXONOMY = REPO / "hierarchies" / "fashion_mnist" / "fashion_mnist.parent-child.txt"
+from _runs import REPO, TAXONOMY, add_budget_flags, fashion_setup, table, train_methods  # noqa: E402
 
 COLUMNS = [("top-1 error", "Top-1 Error"), ("mistake severity", "Mistake Severity"),
            ("hier. dist.@1", "Avg. Hierarchical Distance@1"), ("hier. dist.@5", "Avg. Hierarchical Distance@5"),
@@ -80,84 +76,33 @@ def evaluate(res, hierarchy) -> dict[str, dict]:
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--seeds", default="0,1")
-    p.add_argument("--epochs", type=int, default=2)
-    p.add_argument("--steps", type=int, default=234, help="steps per epoch (234 = half an epoch of 128)")
-    p.add_argument("--precise_bn_batches", type=int, default=100,
-                   help="BN statistics recomputed over this many batches after training (0: the moving averages, "
-                   "which lag far behind the weights after a few hundred steps)")
+    add_budget_flags(p)
     p.add_argument("--alphas", default="0.1,0.3,0.5", help="HXE alphas (Bertinetto et al. sweep 0.1-0.6)")
     p.add_argument("--betas", default="4,10,30", help="soft-label betas (Bertinetto et al. sweep 4-30)")
-    p.add_argument("--methods", default=None, help="comma-separated subset of the method names")
     p.add_argument("--out_dir", default=str(REPO / "runs" / "hierarchy_losses"))
     args = p.parse_args()
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from semembed.class_embeddings import compute_class_embedding, save_class_embedding
-    from semembed.data import default_dataset
-    from semembed.evaluation.tradeoff import plot_tradeoff
-    from semembed.taxonomy import load_hierarchy
-    from semembed.training.config import TrainConfig
-    from semembed.training.run import train
-    from semembed.training.schedules import ScheduleConfig
-
-    dataset, root = default_dataset()
-    if dataset != "fashion-mnist":
-        print("Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist); this benchmark needs it")
+    setup = fashion_setup(args.out_dir)
+    if setup is None:
         return 1
-    out = Path(args.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    hierarchy = load_hierarchy(TAXONOMY)
-    emb, _ = compute_class_embedding(hierarchy, method="unitsphere")
-    emb_path = str(out / "fashion.unitsphere.pickle")
-    save_class_embedding(emb, emb_path, overwrite=True)
-    # the demo's Fashion-MNIST recipe (semembed.demo.RECIPES): SGD 0.05, per-step cosine decay to 0
-    schedule = ScheduleConfig(name="cosine", cosine_max_lr=0.05, cosine_min_lr=0.0)
-    seeds = [int(s) for s in args.seeds.split(",")]
+    dataset, root, hierarchy, emb_path, out = setup
+    from semembed.evaluation.tradeoff import plot_tradeoff
+
     chosen = methods(emb_path, [float(a) for a in args.alphas.split(",")], [float(b) for b in args.betas.split(",")])
-    if args.methods:
-        chosen = {k: v for k, v in chosen.items() if k in args.methods.split(",")}
-    print(f"Fashion-MNIST, simple-tiny, {args.epochs} epochs x {args.steps} steps of 128, seeds {seeds}, "
-          f"PreciseBN over {args.precise_bn_batches} batches; "
-          f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}", flush=True)
-    runs: dict[str, list[dict]] = {}
     start = time.perf_counter()
-    for name, extra in chosen.items():
-        for seed in seeds:
-            t0 = time.perf_counter()
-            cfg = TrainConfig(dataset=dataset, data_root=root, architecture="simple-tiny", schedule=schedule,
-                              epochs=args.epochs, batch_size=128, max_steps_per_epoch=args.steps, seed=seed,
-                              no_progress=True, overwrite=True, precise_bn_batches=args.precise_bn_batches, **extra)
-            res = train(cfg)
-            for suffix, m in evaluate(res, hierarchy).items():
-                runs.setdefault(name + suffix, []).append({k: float(m[k]) for _, k in COLUMNS})
-                print(f"  {name}{suffix}, seed {seed}: " + ", ".join(f"{c} {m[k]:.4f}" for c, k in COLUMNS)
-                      + f" ({time.perf_counter() - t0:.0f} s)", flush=True)
-            (out / "runs.json").write_text(json.dumps(runs, indent=1))  # after every run
+    runs = train_methods(args, dataset, root, chosen, lambda res: evaluate(res, hierarchy), COLUMNS, out)
     total = time.perf_counter() - start
     means = {label: {k: float(np.mean([r[k] for r in rs])) for _, k in COLUMNS} for label, rs in runs.items()}
     for m in means.values():
         m["Accuracy"] = 1.0 - m["Top-1 Error"]
     (out / "results.json").write_text(json.dumps(means, indent=2) + "\n")
-    text = table(runs)
+    text = table(runs, COLUMNS, counts=False)
     print(text)
     print(f"total {total:.0f} s")
-    (out / "results.md").write_text(text + f"\n\n{len(seeds)} seeds, {args.epochs} x {args.steps} steps, {total:.0f} s\n")
+    (out / "results.md").write_text(text + f"\n\n{args.seeds} seeds, {args.epochs} x {args.steps} steps, {total:.0f} s\n")
     plot_tradeoff(means, out / "tradeoff.png", overwrite=True,
-                  title=f"Fashion-MNIST, simple-tiny, {args.epochs}x{args.steps} steps, mean of {len(seeds)} seeds")
+                  title=f"Fashion-MNIST, simple-tiny, {args.epochs}x{args.steps} steps, mean of {len(args.seeds.split(','))} seeds")
     print(f"wrote {out / 'results.md'}, results.json, runs.json, tradeoff.png")
     return 0
-
-
-def table(runs: dict) -> str:
-    """Markdown table: one row per method (and its CRM row), mean ± std (population) over the seeds."""
-    lines = ["| method | " + " | ".join(c for c, _ in COLUMNS) + " |", "|---" * (len(COLUMNS) + 1) + "|"]
-    for name, rs in runs.items():
-        cells = []
-        for _, key in COLUMNS:
-            v = np.array([r[key] for r in rs])
-            cells.append(f"{v.mean():.4f} ± {v.std():.4f}" if len(v) > 1 else f"{v.mean():.4f}")
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
 
 
 if __name__ == "__main__":
