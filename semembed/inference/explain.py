@@ -80,7 +80,7 @@ def explain_pair(model, images) -> PairExplanation:
 def explanation_png(expl: PairExplanation, images: np.ndarray, names: tuple[str, str], out: str, *,
                     top: int = 3, overwrite: bool = False) -> None:
     """A PNG: the two images, then per level (most contributing first) the CAMs of its ``top`` attributes
-    of largest contribution N·w to Δ for both images (``top`` capped at D), laid over the images (bilinear, one colour scale per pair), titled
+    of largest contribution N·w to Δ for both images (``top`` capped at D), laid over the images (bilinear, one colour scale per pair, shown as a colour bar), titled
     with the level's contribution to Δ and each attribute's weight w and node value N."""
     import io
 
@@ -117,10 +117,12 @@ def explanation_png(expl: PairExplanation, images: np.ndarray, names: tuple[str,
                 ax = axes[row, 2 * j + i]
                 ax.imshow(np.mean(shown[i], axis=-1) if shown[i].ndim == 3 else shown[i], cmap="gray",
                           extent=extent)
-                ax.imshow(expl.cams[l][i, :, :, m], cmap="jet", vmin=lo, vmax=hi, alpha=0.5, extent=extent,
-                          interpolation="bilinear")
+                im = ax.imshow(expl.cams[l][i, :, :, m], cmap="jet", vmin=lo, vmax=hi, alpha=0.5, extent=extent,
+                               interpolation="bilinear")
                 ax.set_title(f"L{l} attr {m} img {'AB'[i]}\nN·w={expl.nodes[l][m] * expl.weights[l][m]:.2e} "
                              f"w={expl.weights[l][m]:.3g}", fontsize=7)
+            cbar = fig.colorbar(im, cax=ax.inset_axes([1.03, 0.0, 0.06, 1.0]))  # the pair's scale, right of image B
+            cbar.ax.tick_params(labelsize=6)
         axes[row, 0].text(-0.5, 0.5, f"level {l}\n{expl.contributions[l]:.4f}", transform=axes[row, 0].transAxes,
                           fontsize=8, ha="right", va="center")
     fig.tight_layout()
