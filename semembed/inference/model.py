@@ -2,7 +2,8 @@
 
 Formats (``semembed.models.load_model_file``): our ``.keras`` models, the reference's
 released Keras-2 ``.h5`` files and ``.h5`` / ``.weights.h5`` dumps (rebuilt from
-``architecture``).  Our models carry their preprocessing and class ids
+``architecture``; the dumps of tasks with a head of their own by that task,
+:mod:`semembed.training.rebuild`).  Our models carry their preprocessing and class ids
 (``semembed.models.metadata``); for the reference's, give a preset
 (``Preprocessing.preset``) or a JSON file.
 
@@ -15,6 +16,7 @@ given.  *Probabilities* are the output of a layer named ``prob`` when there is o
 from __future__ import annotations
 
 import os
+import zipfile
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -142,9 +144,14 @@ def load_inference_model(
         prep = prep.replace(crop_size=crop_size, target_size=target_size)
     architecture = architecture or meta.get("architecture")
     classes = meta.get("classes")
-    model = load_model_file(path, architecture, num_classes=num_classes, embedding_dim=embedding_dim,
-                            input_shape=prep.input_shape, loss=meta.get("loss") or "inv_corr",
-                            default_dim=len(classes) if classes else None)
+    from semembed.training.rebuild import TASK_BUILT, rebuild_task_network
+
+    if meta.get("task") in TASK_BUILT and architecture and not zipfile.is_zipfile(path):  # a head of its own
+        model = rebuild_task_network(path, meta, architecture, prep.input_shape)
+    else:
+        model = load_model_file(path, architecture, num_classes=num_classes, embedding_dim=embedding_dim,
+                                input_shape=prep.input_shape, loss=meta.get("loss") or "inv_corr",
+                                default_dim=len(classes) if classes else None)
     import keras
 
     features, prob = split_outputs(model, layer)

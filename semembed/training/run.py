@@ -358,7 +358,9 @@ def model_metadata(config: TrainConfig, ds, class_ids) -> dict:
 
     return {"format": 1, "preprocessing": Preprocessing.from_dataset(ds).to_dict(), "classes": list(class_ids),
             "task": config.task, "architecture": config.architecture, "dataset": ds.name,
-            "loss": config.loss if config.task == "embedding" else None}
+            "loss": config.loss if config.task == "embedding" else None,
+            # what rebuilds the task's own head from a weight-only dump (semembed.training.rebuild)
+            "task_options": dict(config.task_options), "classifier_loss": config.classifier_loss}
 
 
 def _warmup_variables(models: dict, task) -> list:

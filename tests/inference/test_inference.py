@@ -67,6 +67,31 @@ def test_every_model_format_gives_the_same_features(trained, image_folder):
     np.testing.assert_allclose(pen.features, ref.features, atol=TOL)
 
 
+@pytest.mark.parametrize("task,options", [("classifier", {}), ("center_loss", {"embed_dim": 8}),
+                                          ("label_embedding", {"embed_dim": 8})])
+def test_weight_dumps_of_tasks_with_their_own_head(image_folder, tmp_path, task, options):
+    """A plain classifier, center loss and the label-embedding network have heads that are not the
+    reference's embedding network: their .weights.h5 and .h5 dumps are rebuilt by the task."""
+    from semembed.inference.embed import embed_images
+    from semembed.inference.images import list_images
+    from semembed.inference.model import load_inference_model
+    from semembed.training import TrainConfig
+    from semembed.training.run import train
+
+    common = dict(dataset="imagefolder", data_root=str(image_folder), target_size=16, crop_size=16,
+                  architecture="simple-tiny", epochs=1, max_steps_per_epoch=1, batch_size=6, no_progress=True,
+                  task=task, task_options=options)
+    train(TrainConfig(**common, model_dump=str(tmp_path / "m.keras"), weight_dump=str(tmp_path / "m.weights.h5")))
+    train(TrainConfig(**common, model_dump=str(tmp_path / "m.h5")))  # the same seed: the same weights
+    paths = list_images([str(image_folder / "test")])
+    ref = embed_images(load_inference_model(tmp_path / "m.keras"), paths)
+    assert ref.probabilities.shape == (len(paths), 3)
+    for name in ("m.weights.h5", "m.h5"):
+        got = embed_images(load_inference_model(tmp_path / name), paths)
+        np.testing.assert_allclose(got.features, ref.features, atol=TOL, err_msg=name)
+        np.testing.assert_allclose(got.probabilities, ref.probabilities, atol=TOL, err_msg=name)
+
+
 def test_bare_weights_need_preprocessing_and_architecture(trained, image_folder, tmp_path):
     r = run_cli("embed", "--model", trained["dir"] / "m.h5", "--architecture", "simple-tiny",
                 "--images", image_folder / "test", "--out", tmp_path / "f.npz")
