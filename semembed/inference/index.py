@@ -13,7 +13,9 @@ L2-normalised) or the negative squared Euclidean distance (``metric="l2"``).
   cells over the database, only the ``nprobe`` nearest cells scanned per query.
   When built, ``nprobe`` is raised until the recall@k against the exact index
   on sampled database rows (each without itself) reaches ``target_recall``;
-  the measured recall is kept and reported.
+  the measured recall is kept and reported.  A query whose scanned cells hold
+  fewer than k images (faiss pads with -1), and a k as large as the index, are
+  answered by the exact index, so every query gets k results.
 
 On disk (:func:`save_index` / :func:`load_index`) an index is a folder:
 ``index.json`` (kind, metric, sizes, the model and preprocessing used, recall),
@@ -101,12 +103,24 @@ class ExactIndex:
         def run_block(s0: int, s1: int) -> tuple[np.ndarray, np.ndarray]:
             d = db.distances(q[s0:s1], None if q_sq is None else q_sq[s0:s1])
             order = rank_block(d, k if k < len(self) else None)[:, :k]
-            return order, np.take_along_axis(d, order, axis=1)
+            return order, exact_scores(q[s0:s1], db.features, order, self.metric)
 
         blocks = list(map_blocks(run_block, len(q), block, threads))
         idx = np.concatenate([o for o, _ in blocks]).astype(np.int64, copy=False)
-        dist = np.concatenate([d for _, d in blocks])
-        return idx, -dist
+        return idx, np.concatenate([sc for _, sc in blocks])
+
+
+def exact_scores(queries: np.ndarray, database: np.ndarray, order: np.ndarray, metric: str) -> np.ndarray:
+    """Scores of the ranked rows ``order`` (Q x k) in float64: q·x (cosine, both L2-normalised) or −‖q − x‖².
+
+    The ranking itself compares distances on the evaluation's tie grid (rounded, so that equal
+    images tie exactly); the scores reported for the k results are recomputed unrounded.
+    """
+    q = np.asarray(queries, np.float64)[:, None, :]
+    x = np.asarray(database[order], np.float64)  # Q x k x D: k rows per query
+    if metric == "cosine":
+        return np.sum(q * x, axis=-1)
+    return -np.sum(np.square(q - x), axis=-1)
 
 
 class FaissIndex:
@@ -205,8 +219,15 @@ class FaissIndex:
         if q.shape[1] != self.dim:
             raise SemembedError(f"queries have {q.shape[1]} dimensions, the index {self.dim}")
         k = _check_k(k, len(self))
+        if k == len(self):  # the whole index is the answer: rank it exactly
+            return ExactIndex(self.features, self.metric).search(queries, k)
         dist, idx = self.index.search(np.ascontiguousarray(q, dtype=np.float32), k)
-        return idx.astype(np.int64), (dist if self.metric == "cosine" else -dist)
+        idx = idx.astype(np.int64)
+        scores = dist.astype(np.float64) if self.metric == "cosine" else -dist.astype(np.float64)
+        short = np.flatnonzero((idx < 0).any(axis=1))  # the nprobe cells scanned held fewer than k images
+        if len(short):
+            idx[short], scores[short] = ExactIndex(self.features, self.metric).search(np.asarray(queries)[short], k)
+        return idx, scores
 
 
 def import_faiss():
