@@ -16,7 +16,8 @@ def build_parser() -> argparse.ArgumentParser:
     g = p.add_argument_group("Images and output")
     add_image_flags(g)
     g.add_argument("--out", required=True, help="Output .npz: 'feat' (N x D float32), 'paths' (N), and for models "
-                   "with a 'prob' layer 'prob' (N x classes) and 'classes'.")
+                   "with a 'prob' layer 'prob' (N x classes) and 'classes'; 'model_fingerprint' (which model made them, checked by "
+                   "'semembed search').")
     g.add_argument("--overwrite", action="store_true", help="Replace an existing --out.")
     return p
 
@@ -37,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     model = load_model_from_args(args)
     emb = embed_images(model, paths, batch_size=args.batch_size, progress=not args.no_progress,
                        skip_unreadable=args.skip_unreadable)
-    save_embeddings(args.out, emb, model.classes, overwrite=args.overwrite)
+    save_embeddings(args.out, emb, model.classes, overwrite=args.overwrite, fingerprint=model.fingerprint)
     print(f"Wrote {args.out}: {len(emb.paths)} images x {emb.features.shape[1]} dimensions"
           + (f" ({len(emb.skipped)} unreadable skipped)" if emb.skipped else ""))
     return 0

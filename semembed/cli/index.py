@@ -64,6 +64,8 @@ def main(argv: list[str] | None = None) -> int:
             if "paths" not in z.files:
                 raise SemembedError(f"--features {args.features}: no 'paths' array (write it with 'semembed embed')")
             paths = [str(p) for p in z["paths"]]
+            if "model_fingerprint" in z.files:
+                info["model_fingerprint"] = str(z["model_fingerprint"])
         feats = load_features(args.features).features
         info["features_from"] = os.path.abspath(args.features)
     else:
@@ -76,7 +78,8 @@ def main(argv: list[str] | None = None) -> int:
                            skip_unreadable=args.skip_unreadable)
         paths, feats = [os.path.abspath(p) for p in emb.paths], emb.features
         info.update(model=os.path.abspath(args.model), architecture=args.architecture, layer=args.layer,
-                    embedding_dim=args.embedding_dim, preprocessing=model.preprocessing.to_dict())
+                    embedding_dim=args.embedding_dim, preprocessing=model.preprocessing.to_dict(),
+                    model_fingerprint=model.fingerprint)
     options = {}
     if args.kind == "faiss":
         options = dict(nlist=args.nlist, nprobe=args.nprobe, target_recall=args.target_recall, k=args.k)

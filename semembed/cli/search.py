@@ -33,6 +33,23 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def check_same_model(info: dict, fingerprint: str | None, what: str, index: str) -> None:
+    """Queries embedded by another model than the index's are in another space: refuse them; say so
+    when either side does not record its model (features written by hand)."""
+    import sys
+
+    from semembed.errors import SemembedError
+
+    stored = info.get("model_fingerprint")
+    if stored and fingerprint and stored != fingerprint:
+        raise SemembedError(f"{what} is not the model (and feature layer) --index {index} was built with "
+                            f"(fingerprint {fingerprint}, the index's {stored}): its embeddings are not comparable; "
+                            "embed the queries with the index's model, or rebuild the index")
+    if not (stored and fingerprint):
+        print(f"note: cannot check that the queries come from the index's model ({'the index' if not stored else what} "
+              "records no model fingerprint)", file=sys.stderr)
+
+
 @reports_errors
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(build_parser(), argv)
@@ -67,7 +84,9 @@ def main(argv: list[str] | None = None) -> int:
 
         with np.load(args.query_feat, allow_pickle=False) as z:
             qpaths = [str(p) for p in z["paths"]] if "paths" in z.files else None
+            query_fingerprint = str(z["model_fingerprint"]) if "model_fingerprint" in z.files else None
         queries = load_features(args.query_feat).features
+        check_same_model(info, query_fingerprint, f"--query_feat {args.query_feat}", args.index)
         qpaths = qpaths or [f"{args.query_feat}[{i}]" for i in range(len(queries))]
     else:
         from semembed.inference.embed import embed_images
@@ -87,6 +106,8 @@ def main(argv: list[str] | None = None) -> int:
             prep = Preprocessing.from_dict(info["preprocessing"], f"{args.index}/index.json")
         model = load_inference_model(model_path, architecture=info.get("architecture"), preprocessing=prep,
                                      layer=info.get("layer"), embedding_dim=info.get("embedding_dim"))
+        check_same_model(info, model.fingerprint, f"--model {model_path}" if args.model else
+                         f"the index's model {model_path} (changed since the index was built?)", args.index)
         emb = embed_images(model, qpaths, batch_size=args.batch_size, progress=not args.no_progress,
                            skip_unreadable=args.skip_unreadable)
         qpaths, queries = emb.paths, emb.features

@@ -96,13 +96,17 @@ def embed_images(model: "InferenceModel", paths: list[str], *, batch_size: int =
     return Embeddings([p for p, k in zip(paths, keep) if k], feats, probs, skipped)
 
 
-def save_embeddings(path: str, emb: Embeddings, classes: list | None = None, overwrite: bool = False) -> None:
-    """``.npz`` with ``feat`` (N x D), ``paths`` (N strings) and, for models with a ``prob`` layer, ``prob`` and ``classes``."""
+def save_embeddings(path: str, emb: Embeddings, classes: list | None = None, overwrite: bool = False,
+                    fingerprint: str | None = None) -> None:
+    """``.npz`` with ``feat`` (N x D), ``paths`` (N strings), for models with a ``prob`` layer ``prob`` and
+    ``classes``, and ``model_fingerprint`` (:func:`~semembed.inference.model.model_fingerprint`) when given."""
     from semembed.io import atomic_path
 
     if not path.endswith(".npz"):
         raise SemembedError(f"--out {path}: embeddings are written as .npz (arrays feat, paths); use a name ending in .npz")
     arrays = {"feat": emb.features, "paths": np.asarray(emb.paths, dtype=str)}
+    if fingerprint:
+        arrays["model_fingerprint"] = np.asarray(fingerprint)
     if emb.probabilities is not None:
         arrays["prob"] = emb.probabilities
         if classes is not None:

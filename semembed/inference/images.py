@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from typing import Sequence
 
 from semembed.errors import SemembedError
@@ -32,6 +33,9 @@ def _list_file(path: str) -> list[str]:
         if not entry or entry.startswith("#"):
             continue
         full = entry if os.path.isabs(entry) else os.path.join(base, entry)
+        if os.path.isdir(full):
+            raise SemembedError(f"{path}, line {lineno}: {entry} is a folder; a list file names image files, one per line "
+                                "(give the folder itself to --images to search it)")
         if not os.path.isfile(full):
             raise SemembedError(f"{path}, line {lineno}: image file not found: {entry}")
         out.append(os.path.normpath(full))
@@ -39,7 +43,11 @@ def _list_file(path: str) -> list[str]:
 
 
 def list_images(inputs: Sequence[str], flag: str = "--images") -> list[str]:
-    """Image paths of ``inputs`` in a stable order (folders sorted, lists in file order), duplicates kept once.
+    """Image paths of ``inputs`` in a stable order (folders sorted, lists in file order).
+
+    An image given more than once (twice in a list, or a folder and a file in it) keeps every
+    occurrence, so that output rows stay aligned with the inputs (and with a label file kept
+    beside a list); a warning on stderr says how many repeat.
 
     Raises:
         SemembedError: an input that does not exist, a list line naming a missing file, or no image at all.
@@ -55,8 +63,10 @@ def list_images(inputs: Sequence[str], flag: str = "--images") -> list[str]:
             paths += _list_file(item) if item.lower().endswith(LIST_EXTENSIONS) else [item]
         else:
             raise SemembedError(f"{flag} {item}: no such file or folder")
-    seen: set[str] = set()
-    unique = [p for p in paths if not (p in seen or seen.add(p))]
-    if not unique:
+    if not paths:
         raise SemembedError(f"{flag}: no image files given")
-    return unique
+    repeated = len(paths) - len({os.path.realpath(p) for p in paths})
+    if repeated:
+        print(f"warning: {flag}: {repeated} of the {len(paths)} images are given more than once; each occurrence "
+              "gets its own row", file=sys.stderr)
+    return paths

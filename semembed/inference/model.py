@@ -46,6 +46,11 @@ class InferenceModel:
     metadata: dict = field(default_factory=dict)
 
     @property
+    def fingerprint(self) -> str:
+        """What embedding space the features are in: :func:`model_fingerprint` of the feature network."""
+        return model_fingerprint(self.network)
+
+    @property
     def feature_dim(self) -> int:
         return int(self.network.outputs[0].shape[-1])
 
@@ -166,6 +171,22 @@ def load_inference_model(
     if prob is not None and classes is not None and int(prob.shape[-1]) != len(classes):
         classes = None
     return InferenceModel(network, prep, list(classes) if classes is not None else None, path, prob is not None, meta)
+
+
+def model_fingerprint(network) -> str:
+    """SHA-256 (first 16 hex digits) of the feature layer's name and the weights (shapes and values, in order)
+    of the network that computes the features: stored with embeddings and indexes, so that ``search`` refuses queries embedded by another
+    model.  The same weights give the same fingerprint whichever file format they were loaded from."""
+    import hashlib
+
+    h = hashlib.sha256()
+    history = getattr(network.outputs[0], "_keras_history", None)  # which layer gives the features (--layer)
+    h.update(f"{getattr(history[0], 'name', '') if history else ''}:{network.outputs[0].shape}".encode())
+    for w in network.weights:
+        a = np.ascontiguousarray(np.asarray(w), dtype=np.float32)
+        h.update(str(a.shape).encode())
+        h.update(a.tobytes())
+    return h.hexdigest()[:16]
 
 
 def class_names_for(model: InferenceModel, n: int) -> list:

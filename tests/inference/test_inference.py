@@ -177,3 +177,30 @@ def test_index_and_search_cli_equal_brute_force(trained, image_folder, tmp_path)
         assert [float(r["score"]) for r in got] == pytest.approx([sims[j] for j in want], abs=1e-5)
     r = run_cli("index", "--model", trained["dir"] / "m.keras", "--images", image_folder / "train", "--out", idx)
     assert r.returncode == 2 and "exists already" in r.stderr
+    # queries from another model are refused; the same weights from another file format are not
+    r = run_cli("search", "--index", idx, "--images", image_folder / "test", "--model", trained["dir"] / "m.weights.h5",
+                "--out", tmp_path / "same.csv")
+    assert r.returncode == 0 and _rows(tmp_path / "same.csv") == rows, r.stderr[-2000:]
+    import keras
+
+    from semembed.models.metadata import read_metadata
+    from semembed.training.export import save_model
+
+    other = keras.saving.load_model(trained["dir"] / "m.keras", compile=False)
+    other.layers[-1].set_weights([w * 1.5 for w in other.layers[-1].get_weights()])  # another model, same shapes
+    save_model(other, str(tmp_path / "other.keras"), metadata=read_metadata(trained["dir"] / "m.keras"))
+    r = run_cli("search", "--index", idx, "--images", image_folder / "test", "--model", tmp_path / "other.keras",
+                "--out", tmp_path / "other.csv")
+    assert r.returncode == 2 and "is not the model (and feature layer)" in r.stderr and "Traceback" not in r.stderr
+    r = run_cli("embed", "--model", trained["dir"] / "m.keras", "--layer", "prob", "--images", image_folder / "test",
+                "--out", tmp_path / "q.npz")
+    assert r.returncode == 0, r.stderr[-2000:]
+    r = run_cli("search", "--index", idx, "--query_feat", tmp_path / "q.npz", "--out", tmp_path / "other.csv")
+    assert r.returncode == 2 and "--query_feat" in r.stderr and "not comparable" in r.stderr
+    # a list naming an image twice keeps both rows (aligned with the list), with a warning
+    first = str(q.paths[0])
+    (tmp_path / "twice.txt").write_text(f"{first}\n{first}\n{q.paths[1]}\n")
+    r = run_cli("embed", "--model", trained["dir"] / "m.keras", "--images", tmp_path / "twice.txt", "--out", tmp_path / "t.npz")
+    assert r.returncode == 0 and "1 of the 3 images are given more than once" in r.stderr, r.stderr[-2000:]
+    with np.load(tmp_path / "t.npz") as z:
+        assert list(z["paths"]) == [first, first, str(q.paths[1])] and len(z["model_fingerprint"].item()) == 16
