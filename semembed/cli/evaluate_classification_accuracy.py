@@ -29,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_taxonomy_flags(p)
     g = p.add_argument_group("Predictions from files (no model needed)")
-    g.add_argument("--predictions", action="append", default=None, help="File of class scores or probabilities of the test images (N x classes; .npy, .npz or feature pickle), columns in class order; repeatable.")
+    g.add_argument("--predictions", action="append", default=None, help="File of class scores or probabilities of the test images (N x classes; .npy, .npz or feature pickle), columns in class order; of an .npz with a 'prob' array (embed, --feature_dump of a model with a prob output) that array; repeatable.")
     g.add_argument("--features", action="append", default=None, help="File of test-image features; classified by --centroids (same position) or by a linear SVM trained on --train_features; repeatable.")
     g.add_argument("--train_features", action="append", default=None, help="Training-image features for the SVM of the corresponding --features (rows may be augmentation_epochs x the training labels).")
     g.add_argument("--train_labels", default=None, help="Labels of the training features (formats as --labels).")
@@ -81,6 +81,30 @@ def _matrix(path: str, what: str):
     from semembed.evaluation.features import load_features
 
     return load_features(path).features
+
+
+def _predictions(path: str, class_list: list):
+    """Class scores of ``--predictions``: an .npz's ``prob`` array when it has one (``embed`` and
+    ``--feature_dump`` write it beside the features), its columns put in ``class_list`` order by its
+    ``classes``; else the file's matrix as it is (columns in class order)."""
+    import numpy as np
+
+    from semembed.errors import SemembedError
+
+    if path.lower().endswith(".npz"):
+        with np.load(path, allow_pickle=False) as z:
+            if "prob" in z.files:
+                prob = np.asarray(z["prob"])
+                cols = z["classes"] if "classes" in z.files else None  # the class ids of labels and columns alike
+                if cols is None or len(cols) != prob.shape[1]:
+                    return prob
+                pos = {c: i for i, c in enumerate(np.asarray(cols).tolist())}
+                missing = [c for c in class_list if c not in pos]
+                if missing:
+                    raise SemembedError(f"--predictions {path}: its 'prob' columns have no class {missing[:5]} of the "
+                                        f"{len(class_list)} evaluated classes")
+                return prob[:, [pos[c] for c in class_list]]
+    return _matrix(path, "--predictions")
 
 
 def _model_scores(args, i, classes):
@@ -234,14 +258,15 @@ def main(argv: list[str] | None = None) -> int:
         stored = (load_features(first[0]), first[0]) if not (args.labels or args.dataset) else None
         test_ids = labels_from_args(args, hierarchy, classes, stored=stored)  # a feature .npz may carry them
         for i, path in enumerate(args.predictions or []):
-            scores = _matrix(path, "--predictions")
+            scores = _predictions(path, list(default_classes))
             if scores.shape[0] != len(test_ids):
                 raise SemembedError(f"--predictions {path} has {scores.shape[0]} rows but there are {len(test_ids)} labels")
             y = _to_indices(test_ids, default_classes, _classes_source(args))  # a label outside them first
             if scores.shape[1] != len(default_classes):
                 raise SemembedError(
                     f"--predictions {path} has {scores.shape[1]} columns but {len(default_classes)} classes are evaluated "
-                    "(give --classes_from for the column order)"
+                    "(a feature file, such as a --feature_dump without 'prob', is given with --features; "
+                    "give --classes_from for the column order)"
                 )
             sources.append((nth(args.label, i, default_name(path)), scores, list(default_classes), y, True))
         offset = len(sources)

@@ -50,11 +50,14 @@ def save_weights(model: keras.Model, path: str, overwrite: bool = False, metadat
 
 
 def save_features(features: np.ndarray, path: str, labels: np.ndarray | None = None, overwrite: bool = False,
-                  is_query: np.ndarray | None = None, classes: list | None = None) -> None:
+                  is_query: np.ndarray | None = None, classes: list | None = None,
+                  probabilities: np.ndarray | None = None) -> None:
     """Test-set features: the reference pickle ``{'feat': {i: vector}}``, or ``.npz`` (``feat``, ``labels``;
     ``classes``: the class ids that ``labels`` index, so the evaluation programs read class ids and not
     row numbers of the class embedding; ``is_query`` for query/gallery datasets such as In-Shop:
-    True = query, False = gallery image).  Other extensions than .npz, .pickle, .pkl are refused."""
+    True = query, False = gallery image; ``prob``: the model's class probabilities, columns in
+    ``classes`` order, for ``evaluate_classification_accuracy --predictions``).  Other extensions than
+    .npz, .pickle, .pkl are refused."""
     check_feature_dump_path(path)
     features = np.asarray(features)
     if classes is not None and labels is None:
@@ -69,6 +72,8 @@ def save_features(features: np.ndarray, path: str, labels: np.ndarray | None = N
                     arrays["classes"] = np.asarray(list(classes))
                 if is_query is not None:
                     arrays["is_query"] = np.asarray(is_query, dtype=bool)
+                if probabilities is not None:
+                    arrays["prob"] = np.asarray(probabilities, dtype=np.float32)
                 np.savez(f, **arrays)
             else:
                 pickle.dump({"feat": dict(enumerate(features))}, f, protocol=4)

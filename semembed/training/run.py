@@ -323,7 +323,7 @@ def train(config: TrainConfig) -> TrainResult:
             save_model(trainer.model, config.model_dump, overwrite=config.overwrite, metadata=metadata)
         if config.feature_dump:
             save_features(features, config.feature_dump, labels=test_labels, classes=class_ids, overwrite=config.overwrite,
-                          is_query=test_is_query)
+                          is_query=test_is_query, probabilities=probs)
         print("Final test metrics: " + ", ".join(f"{k}: {v:.4f}" for k, v in final.items()))
     return TrainResult(trainer.model, trainer.history, final, features, probs, test_labels, class_ids)
 

@@ -51,8 +51,14 @@ def test_haframe_and_hiercos_heads_dump_and_evaluate(tmp_path):
                 "--feature_dump", tmp_path / f"{loss}.npz", "--model_dump", tmp_path / f"{loss}.keras")
         assert r.returncode == 0, r.stderr[-3000:]
         with np.load(tmp_path / f"{loss}.npz") as z:
-            feat = z["feat"]
-        assert feat.shape[0] == 359 and (dim is None or feat.shape[1] == dim)
+            feat, prob, labels = z["feat"], z["prob"], z["labels"]
+        assert feat.shape[0] == 359 and (dim is None or feat.shape[1] == dim) and prob.shape == (359, 10)
+        # the dump's 'prob' is what --predictions evaluates: accuracy against numpy's argmax
+        r = run("evaluate_classification_accuracy", "--hierarchy", DIGITS_TAX, "--predictions", tmp_path / f"{loss}.npz",
+                "--json", tmp_path / f"{loss}.json")
+        assert r.returncode == 0, r.stderr[-2000:]
+        got = json.loads((tmp_path / f"{loss}.json").read_text())
+        assert next(iter(got.values()))["Accuracy"] == np.mean(prob.argmax(1) == labels)
     from semembed.models.metadata import read_metadata
 
     assert read_metadata(tmp_path / "haframe.keras")["task"] == "haframe"
