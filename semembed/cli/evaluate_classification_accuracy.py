@@ -155,6 +155,11 @@ def _model_scores(args, i, classes):
         emb = load_class_embedding(centroids)
         return nearest_centroid_scores(test_x, emb.embedding), list(emb.ind2label), \
             _to_indices(np.asarray(ds.classes, dtype=object)[test_y].tolist(), list(emb.ind2label), "test labels"), False
+    import sys
+
+    print(f"note: --model {path}: classified by a linear SVM trained on the outputs of layer "
+          f"{layer if layer is not None else '(features)'} for the training images (as the reference); "
+          "--prob_features yes evaluates the model's own 'prob' output", file=sys.stderr)
     aug = args.augmentation_epochs
     parts = [extract(ds.train_dataset(args.batch_size, epoch=e, seed=0, augment=aug > 1, shuffle=False)) for e in range(aug)]
     train_x = np.concatenate([p[0] for p in parts])
@@ -234,8 +239,10 @@ def main(argv: list[str] | None = None) -> int:
                       "--layer": (args.layer, n_model, "--model file(s)"),
                       "--prob_features": (args.prob_features, n_model, "--model file(s)")}, unused)
     check_distinct_outputs({"--json": args.json, "--csv": args.csv})
-    for out in (args.json, args.csv):
+    for flag, out, ext in (("--json", args.json, ".json"), ("--csv", args.csv, ".csv")):
         if out:
+            if not out.lower().endswith(ext):
+                raise SemembedError(f"{flag} {out}: use a name ending in {ext}")
             check_overwrite(out, args.overwrite)
 
     hierarchy = load_hierarchy(args.hierarchy, is_a=args.is_a, str_ids=args.str_ids)

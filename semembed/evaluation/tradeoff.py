@@ -54,6 +54,13 @@ def series_of(label: str) -> str:
     return f"{base} (CRM)" if crm else base
 
 
+def sweep_value(label: str) -> str:
+    """The setting that tells a sweep's points apart: ``"HXE α=0.5 (CRM)"`` -> ``"α=0.5"`` (else the label)."""
+    base = label[: -len("(CRM)")].strip() if label.endswith("(CRM)") else label
+    rest = base[len(series_of(base)):].strip()
+    return rest or base
+
+
 def plot_tradeoff(results: Mapping[str, Mapping[str, float]], out: str | os.PathLike, *,
                   metrics: Sequence[str] = TRADEOFF_METRICS, overwrite: bool = False, title: str | None = None) -> list[str]:
     """Write the trade-off PNG; returns the y metrics drawn.
@@ -86,13 +93,18 @@ def plot_tradeoff(results: Mapping[str, Mapping[str, float]], out: str | os.Path
         for name, labels in series.items():
             root = name[: -len(" (CRM)")] if name.endswith("(CRM)") else name
             color = base_color.setdefault(root, colors[len(base_color) % len(colors)])
-            pts = [(1.0 - results[l]["Accuracy"], results[l][metric]) for l in labels if ok(results[l].get(metric))]
-            if not pts:
+            kept = [l for l in labels if ok(results[l].get(metric))]
+            if not kept:
                 continue
-            xs, ys = zip(*pts)
+            xs = [1.0 - results[l]["Accuracy"] for l in kept]
+            ys = [results[l][metric] for l in kept]
             crm = name.endswith("(CRM)")
             ax.plot(xs, ys, "--" if crm else "-", color=color, alpha=0.6, linewidth=1)
             ax.scatter(xs, ys, s=36, facecolors="none" if crm else color, edgecolors=color, label=name, zorder=3)
+            if len(kept) > 1:  # a sweep: each point named by its setting ("α=0.5")
+                for x, y, l in zip(xs, ys, kept):
+                    ax.annotate(sweep_value(l), (x, y), textcoords="offset points", xytext=(4, 3), fontsize=6,
+                                color=color)
         ax.set_xlabel("top-1 error")
         ax.set_ylabel(metric)
         ax.grid(alpha=0.3)

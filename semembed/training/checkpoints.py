@@ -118,6 +118,8 @@ def load_snapshot(path: str, models: dict, optimizers: dict, extra: list | None 
             for oi, (o, opt) in enumerate(zip(meta["optimizers"], optimizers.values())):
                 _assign(path, f"optimizer {o['name']!r}", opt.state_variables, [z[f"o{oi}_{i}"] for i in range(o["n"])])
             _assign(path, "task state", list(extra or []), [z[f"x{i}"] for i in range(meta.get("n_extra", 0))])
+    except SemembedError:
+        raise  # a readable snapshot of another run: its own message (SemembedError is a ValueError)
     except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as exc:
         raise SemembedError(f"--snapshot {path}: not a readable semembed snapshot ({type(exc).__name__}: {exc})") from None
     return TrainingState(**meta["state"])

@@ -136,10 +136,14 @@ def train(config: TrainConfig) -> TrainResult:
     for path in (config.model_dump, config.weight_dump, config.feature_dump):
         if path:
             check_overwrite(path, config.overwrite)
-    if config.feature_dump:
-        from semembed.io.formats import check_feature_dump_path
+    from semembed.io.formats import check_feature_dump_path, check_model_dump_path
 
+    if config.feature_dump:
         check_feature_dump_path(config.feature_dump)
+    if config.model_dump:
+        check_model_dump_path(config.model_dump, "--model_dump")
+    if config.weight_dump:
+        check_model_dump_path(config.weight_dump, "--weight_dump")
     if config.cls_weight < 0:
         raise SemembedError(f"--cls_weight must be >= 0, got {config.cls_weight}")
     if config.snapshot_best and not config.snapshot_best_path:

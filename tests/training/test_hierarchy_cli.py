@@ -36,6 +36,8 @@ def test_flag_checks_before_any_data(tmp_path):
         (("--loss", "soft_labels", "--hierarchy", DIGITS_TAX, "--label_smoothing", "0.3"), "--label_smoothing is not used by --loss soft_labels"),
         (("--loss", "haframe", "--hierarchy", DIGITS_TAX, "--haf_gamma", "0"), "--haf_gamma must be a finite number > 0"),
         (("--loss", "haframe", "--hierarchy", DIGITS_TAX, "--haf_cos_weight", "1.5"), "--haf_cos_weight must be in [0, 1]"),
+        (("--loss", "hxe", "--hierarchy", DIGITS_TAX, "--model_dump", tmp_path / "y.npz"), "use a name ending in .keras"),
+        (("--weight_dump", tmp_path / "y.keras"), "--weight_dump"),
     ]
     for args, msg in cases:
         r = run("learn_classifier", *COMMON, *args)
@@ -115,4 +117,5 @@ def test_resume_with_another_loss_setting_is_refused(tmp_path):
     r = run("learn_classifier", *COMMON, "--loss", "hxe", "--hierarchy", DIGITS_TAX, "--hxe_alpha", "2",
             "--epochs", "2", "--snapshot", snap)
     assert r.returncode == 2 and "was written by another run" in r.stderr and "task_options" in r.stderr \
+        and "not a readable" not in r.stderr \
         and '"hxe_alpha": 2.0' in r.stderr, r.stderr[-2000:]
