@@ -42,6 +42,10 @@ def test_plot_hierarchy_cli(tmp_path):
     assert (tmp_path / "h.svg").read_text().lstrip().startswith("<?xml") and "Ankle" in (tmp_path / "h.svg").read_text()
     r = run("plot_hierarchy", "--hierarchy", FASHION / "fashion_mnist.parent-child.txt", "--out", tmp_path / "h.jpg")
     assert r.returncode == 2 and ".svg, .png or .pdf" in r.stderr
+    # the taxonomy given as the names file: ids named twice are refused, naming the line
+    r = run("plot_hierarchy", "--hierarchy", FASHION / "fashion_mnist.parent-child.txt", "--class_names",
+            FASHION / "fashion_mnist.parent-child.txt", "--out", tmp_path / "h2.svg", "--engine", "matplotlib")
+    assert r.returncode == 2 and "is named a second time" in r.stderr and "line 2" in r.stderr, r.stderr
 
 
 def test_plot_recall_precision_cli(tmp_path):

@@ -74,6 +74,17 @@ def main(argv: list[str] | None = None) -> int:
     if len(classes) != emb.probabilities.shape[1]:
         raise SemembedError(f"the model scores {emb.probabilities.shape[1]} classes but {len(classes)} class ids are known "
                             "(--classes_from)")
+    import sys
+
+    if names is not None and not any(c in names for c in classes):
+        print(f"warning: --class_names {args.class_names} names none of the model's {len(classes)} classes "
+              f"({', '.join(map(str, classes[:5]))}, ...): the name column stays empty", file=sys.stderr)
+    if hierarchy is not None:
+        leaves = set(hierarchy.leaves())
+        if leaves != set(classes):
+            print(f"warning: --hierarchy {args.hierarchy} has {len(leaves)} leaf classes, {len(leaves - set(classes))} "
+                  f"of them not scored by the model, which scores {len(classes)} classes: is it the model's "
+                  "taxonomy?", file=sys.stderr)
     pred = predict_classes(emb.paths, emb.probabilities, classes, args.top_k, hierarchy, names)
     text = predictions_csv(pred, names) if fmt == "csv" else predictions_json(pred)
     atomic_write_text(args.out, text, overwrite=args.overwrite)

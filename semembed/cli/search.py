@@ -73,6 +73,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.out.lower().endswith(".csv"):
         raise SemembedError(f"--out {args.out}: use a name ending in .csv")
     check_distinct_outputs({"--out": args.out, "--grid": args.grid})
+    if args.grid and not args.grid.lower().endswith(".png"):
+        raise SemembedError(f"--grid {args.grid}: the grid is drawn as a PNG; use a name ending in .png")
     for out in (args.out, args.grid):
         if out:
             check_overwrite(out, args.overwrite)

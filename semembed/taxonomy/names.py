@@ -12,7 +12,8 @@ def read_class_names(path: str | os.PathLike, str_ids: bool = False) -> dict:
     """``{class id: name}`` from lines ``id name`` (the reference's ``class_names.txt``; ``id,name`` also accepted).
 
     Raises:
-        SemembedError: a line without a name, or an id that is not an integer (without ``str_ids``).
+        SemembedError: a line without a name, an id that is not an integer (without ``str_ids``), or an
+        id named twice (a taxonomy file given as names, for instance).
     """
     from semembed.io import read_lines
 
@@ -32,6 +33,10 @@ def read_class_names(path: str | os.PathLike, str_ids: bool = False) -> dict:
             except ValueError:
                 raise SemembedError(f"{path}, line {lineno}: class id {key!r} is not an integer "
                                     "(pass --str_ids for string ids)") from None
+        if key in names:
+            raise SemembedError(f"{path}, line {lineno}: class id {key!r} is named a second time (first "
+                                f"{names[key]!r}, now {parts[1].strip()!r}); a class-name file has one line "
+                                "'class_id name' per class (is this a taxonomy file?)")
         names[key] = parts[1].strip()
     return names
 

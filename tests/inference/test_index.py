@@ -136,6 +136,9 @@ def test_index_and_search_programs_on_feature_files(tmp_path, capsys):
                                 "--out", str(out)]) == 0
         lines = out.read_text().splitlines()
         assert lines[0] == "query,rank,path,score" and len(lines) == 1 + 4 * 5
+    assert search_cli.main(["--index", str(tmp_path / "exact"), "--query_feat", str(tmp_path / "q.npz"),
+                            "--out", str(tmp_path / "g.csv"), "--grid", str(tmp_path / "g.jpg")]) == 2
+    assert "use a name ending in .png" in capsys.readouterr().err and not (tmp_path / "g.csv").exists()
         want, _ = _brute_force(db, q, 5, "l2")
         got = np.array([int(line.split(",")[2][2:-4]) for line in lines[1:]]).reshape(4, 5)
         if kind == "exact":
