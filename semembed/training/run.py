@@ -216,7 +216,7 @@ def train(config: TrainConfig) -> TrainResult:
     task = task_cls.from_config(config, ds, targets)
     from semembed.training.tasks.graph import with_graph_regularization
 
-    task = with_graph_regularization(task, config)  # --graph_simnet
+    task = with_graph_regularization(task, config, ds)  # --graph_simnet
     metadata = model_metadata(config, ds, class_ids)
     val_bs = config.batch_size if config.val_batch_size is None else config.val_batch_size
 

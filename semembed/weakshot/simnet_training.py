@@ -143,11 +143,12 @@ def train_simnet(config: TrainConfig, options: SimNetOptions) -> SimNetResult:
     _, class_ids, ds = load_targets("onehot", name, root, config.class_list, **sizes)
     web = None
     if options.web_root:
-        web = get_dataset("ImageFolder", options.web_root, **sizes)
+        # the web images take the base set's channel count (an RGB folder beside grey Fashion-MNIST)
+        web = get_dataset("ImageFolder", options.web_root, channels=ds.image_shape[-1], **sizes)
         if web.image_shape != ds.image_shape:
-            raise SemembedError(f"--web_root {options.web_root}: its images are {web.image_shape}, the base "
-                                f"dataset's {ds.image_shape}; give both the same --target_size/--crop_size "
-                                "(or build the base set as an image folder too)")
+            (h, w, _), (bh, bw, _) = web.image_shape, ds.image_shape
+            raise SemembedError(f"--web_root {options.web_root}: its images are {h}x{w} pixels, the base "
+                                f"dataset's {bh}x{bw}; give both the same size with --target_size/--crop_size")
         if web.num_train == 0:
             raise SemembedError(f"--web_root {options.web_root}: no images under train/")
     replicas = strategy.num_replicas_in_sync
