@@ -161,7 +161,8 @@ def get_dataset(
             repetition, :meth:`ImageDataset.set_channels`), e.g. an RGB image folder for a grey model;
             None: the dataset's own (3 for image files, 1 for Fashion-MNIST and digits).
         **options: overrides for file datasets (``cropsize``, ``default_target_size``,
-            ``randzoom_range``, ``randerase_prob``, ``mean``, ``std``, ``color_mode``).
+            ``randzoom_range``, ``randerase_prob``, ``mean``, ``std``, ``color_mode``; ImageFolder:
+            ``require_test=False`` reads a folder without ``test/``).
 
     Returns:
         an :class:`ImageDataset`.
@@ -258,7 +259,9 @@ def _get_dataset(name, data_root, classes, strict, target_size, crop_size, optio
         return file_ds(lambda: read_inshop(_root(data_root, display), coerce_class_ids(classes, int, display)),
                        cropsize=(224, 224), default_target_size=256, mean=K.IMAGENET_MEAN, std=K.IMAGENET_STD)
     if base in ("imagefolder", "image_folder", "image-folder"):
-        return file_ds(lambda: read_image_folder(_root(data_root, display), coerce_class_ids(classes, str, display)),
+        require_test = bool(options.pop("require_test", True))  # False: no test/ is an empty test split
+        return file_ds(lambda: read_image_folder(_root(data_root, display), coerce_class_ids(classes, str, display),
+                                                 require_test),
                        cropsize=(224, 224), default_target_size=256, mean=K.IMAGENET_MEAN, std=K.IMAGENET_STD)
     raise SemembedError(f"unknown dataset {display!r}; known: {', '.join(_BASE_NAMES)} "
                         "(file datasets accept the suffixes [-large][-ilsvrcmean|-caffe])")

@@ -144,7 +144,8 @@ def train_simnet(config: TrainConfig, options: SimNetOptions) -> SimNetResult:
     web = None
     if options.web_root:
         # the web images take the base set's channel count (an RGB folder beside grey Fashion-MNIST)
-        web = get_dataset("ImageFolder", options.web_root, channels=ds.image_shape[-1], **sizes)
+        web = get_dataset("ImageFolder", options.web_root, channels=ds.image_shape[-1], require_test=False,
+                          **sizes)
         if web.image_shape != ds.image_shape:
             (h, w, _), (bh, bw, _) = web.image_shape, ds.image_shape
             raise SemembedError(f"--web_root {options.web_root}: its images are {h}x{w} pixels, the base "

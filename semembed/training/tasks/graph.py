@@ -133,7 +133,7 @@ class GraphRegularized(Task):
         name, main = next(iter(models.items()))
         self.tap = _FeatureTap(main)
         self.inner.models = {**models, name: self.tap}
-        simnet = keras_simnet_loaded(self.simnet_path)
+        simnet = keras_simnet_loaded(self.simnet_path, "--graph_simnet")
         want, got = tuple(main.inputs[0].shape[1:]), tuple(simnet.inputs[0].shape[1:])
         if want[:2] != got[:2]:
             raise SemembedError(f"--graph_simnet {self.simnet_path}: the SimNet takes images of {got[0]}x{got[1]} "
