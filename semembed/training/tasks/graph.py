@@ -115,8 +115,10 @@ class GraphRegularized(Task):
                  image_stats: tuple | None = None):
         if schedule not in GRAPH_SCHEDULES:
             raise SemembedError(f"--graph_schedule {schedule!r}: expected one of {', '.join(GRAPH_SCHEDULES)}")
-        if weight < 0:
-            raise SemembedError(f"--graph_weight must be >= 0, got {weight}")
+        from semembed.validation import check_number
+
+        check_number("--graph_weight", weight, 0)
+        check_number("--graph_mu", mu)
         self.inner, self.simnet_path = inner, simnet_path
         self.weight, self.mu, self.schedule = float(weight), float(mu), schedule
         self.image_stats = image_stats
