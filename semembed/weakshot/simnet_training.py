@@ -57,18 +57,23 @@ class SimNetOptions:
                 if getattr(self, name) is not None:
                     raise SemembedError(f"--{name} {getattr(self, name)}: it applies to the web stream, which "
                                         "needs the novel web images (--web_root)")
-        for name in ("web_classes_per_batch", "discriminator_lr_multiplier"):
-            if getattr(self, name) is None:
-                setattr(self, name, SIMNET_DEFAULTS[name])
         check_number("--beta", beta, 0)
         check_int("--classes_per_batch", self.classes_per_batch, 2,
                   note=" (SimNet learns from pairs of the same and of different classes in each batch)")
         for name in ("web_classes_per_batch", "eval_batches", "eval_classes", "eval_per_class"):
-            check_int(f"--{name}", getattr(self, name), 1)
-        check_number("--discriminator_lr_multiplier", self.discriminator_lr_multiplier, 0)
+            check_int(f"--{name}", getattr(self, name), 1, optional=True)
+        check_number("--discriminator_lr_multiplier", self.discriminator_lr_multiplier, 0, optional=True)
         if self.init_classifier:
             check_model_file("--init_classifier", self.init_classifier)
         return beta
+
+    def resolved(self) -> "SimNetOptions":
+        """A copy with the web settings left at None set to their defaults."""
+        import dataclasses
+
+        return dataclasses.replace(self, **{k: SIMNET_DEFAULTS[k] for k in ("web_classes_per_batch",
+                                                                             "discriminator_lr_multiplier")
+                                            if getattr(self, k) is None})
 
 
 @dataclass
@@ -147,6 +152,7 @@ def train_simnet(config: TrainConfig, options: SimNetOptions) -> SimNetResult:
     if config.model_dump:
         check_overwrite(config.model_dump, config.overwrite)
     beta = options.check()
+    options = options.resolved()
     if config.precise_bn_batches < 0:
         raise SemembedError(f"--precise_bn_batches must be >= 0, got {config.precise_bn_batches}")
 
