@@ -11,7 +11,9 @@ with or without its ``prob`` head) and adds α·L_graph to its loss:
    too: the reference's eye = 1), h = the model's pooled feature (the input of
    its ``embedding`` layer, else of ``prob``), raw;
 4. ``schedule``: ``alternate`` (the reference: epochs 0, 2, 4, … with the graph
-   term, 1, 3, 5, … without) or ``every``.
+   term, 1, 3, 5, … without) or ``every``.  ``graph_loss`` is computed and
+   reported in every epoch; ``graph_applied`` (1 or 0) says whether it entered
+   the loss in that epoch.
 
 The graph term is computed on the gathered global batch with gradient only
 into this replica's rows, so N replicas sum to one device's gradient.  The
@@ -87,6 +89,7 @@ class _GraphStep:
             n = tf.cast(tf.shape(h)[0], tf.float32)
             sums = dict(sums)
             sums["graph_loss"] = g * n
+            sums["graph_applied"] = task.active * n  # 1 in the epochs the term enters the loss, else 0
             sums["loss"] = sums["loss"] + term * n
             return loss + term, sums
 
@@ -124,7 +127,7 @@ class GraphRegularized(Task):
         self.image_stats = image_stats
         self._convert = None  # (mean, std, channels, target mean, target std) when the SimNet's channels differ
         self.name = inner.name
-        self.metrics = tuple(inner.metrics) + ("graph_loss",)
+        self.metrics = tuple(inner.metrics) + ("graph_loss", "graph_applied")
         self.streams = tuple(inner.streams)
         self.warmup_layers = tuple(inner.warmup_layers)
 
