@@ -96,6 +96,8 @@ def test_training_with_weights_and_graph(folders, simnet, program, extra):
     lines = [l for l in r.stdout.splitlines() if l.startswith("epoch ")]
     graph = [float(l.split("graph_loss: ")[1].split()[0]) for l in lines]
     assert graph[0] > 0 and len(graph) == 2  # alternate: computed (and reported) in both, applied in epoch 1
+    applied = [float(l.split("graph_applied: ")[1].split()[0]) for l in lines]
+    assert applied == [1.0, 0.0]
     assert "sample weights: 16 images listed" in r.stdout
 
 
