@@ -71,7 +71,7 @@ def main() -> int:
     sizes = dict(target_size=28, crop_size=28)
     novel = get_dataset("ImageFolder", novel_root, **sizes)
     base = get_dataset("ImageFolder", base_root, **sizes)
-    options = SimNetOptions(web_root=novel_root, beta=0.0)
+    options = SimNetOptions(web_root=novel_root, beta=0.0, web_classes_per_batch=2)
 
     for seed in [int(s) for s in args.seeds.split(",")]:
         # --- row (a): the noisy baseline ---

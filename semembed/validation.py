@@ -59,7 +59,10 @@ def check_number(flag: str, value, low: float | None = None, high: float | None 
     else:
         text = ""
     if not finite:
-        text = f"a finite number{' ' + text if text else ''}" if not number else f"finite{' and ' + text if text else ''}"
+        if not number or not text:
+            text = f"a finite number{' ' + text if text else ''}"
+        else:
+            text = f"finite and {text}"
     raise SemembedError(f"{flag} must be {text}, got {value!r}{note}")
 
 

@@ -18,6 +18,8 @@ class DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
 
     def _get_help_string(self, action: argparse.Action) -> str:
         text = action.help or ""
+        if action.required and action.option_strings and text and "(required)" not in text:
+            text = text + " (required)"
         if "default" in text.lower() or any(action.default is x for x in (None, False, argparse.SUPPRESS)) \
                 or action.default in ([], ()):
             return text
@@ -30,6 +32,10 @@ def parse_args(parser: argparse.ArgumentParser, argv: list[str] | None) -> argpa
     Plain argparse stops at a missing required flag first, so ``--hierachy``
     would only be reported as "--hierarchy is required".
     """
+    tokens = sys.argv[1:] if argv is None else list(argv)
+    tokens = tokens[:tokens.index("--")] if "--" in tokens else tokens
+    if any(t in ("-h", "--help") for t in tokens):
+        parser.parse_args(argv)  # the help with the required flags shown as such (it exits)
     required = [a for a in parser._actions if a.required]
     for action in required:
         action.required = False

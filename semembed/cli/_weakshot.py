@@ -32,11 +32,12 @@ def graph_task_options(args: argparse.Namespace) -> dict:
     if args.graph_simnet is None:
         given = [f"--{k}" for k, v in extra.items() if v is not None]
         if given:
-            raise SemembedError(f"{', '.join(given)} need --graph_simnet (the SimNet giving the graph)")
+            verb = "needs" if len(given) == 1 else "need"
+            raise SemembedError(f"{', '.join(given)} {verb} --graph_simnet (the SimNet giving the graph)")
         return {}
-    from semembed.validation import check_model_file
+    from semembed.validation import check_model_file, check_number
 
+    check_number("--graph_weight", extra["graph_weight"], 0, optional=True)
+    check_number("--graph_mu", extra["graph_mu"], optional=True)
     check_model_file("--graph_simnet", args.graph_simnet)
-    if extra["graph_weight"] is not None and extra["graph_weight"] < 0:
-        raise SemembedError(f"--graph_weight must be >= 0, got {extra['graph_weight']}")
     return {"task_options": {"graph_simnet": args.graph_simnet, **{k: v for k, v in extra.items() if v is not None}}}

@@ -46,51 +46,73 @@ def build_parser() -> argparse.ArgumentParser:
 @reports_errors
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(build_parser(), argv)
+    import sys
+
     from semembed.cli._checks import check_sizes
     from semembed.errors import SemembedError
     from semembed.io import check_overwrite
-    from semembed.validation import check_distinct_outputs, check_model_file
+    from semembed.validation import check_distinct_outputs, check_int, check_model_file, check_number
 
     check_sizes(args.target_size, args.crop_size)
-    if not 0 < args.fraction <= 1:
-        raise SemembedError(f"--fraction must be in (0, 1], got {args.fraction}")
+    check_number("--fraction", args.fraction, 0, 1, low_open=True)
     for flag in ("max_pairs", "batch_size", "num_show"):
-        if getattr(args, flag) < 1:
-            raise SemembedError(f"--{flag} must be >= 1, got {getattr(args, flag)}")
+        check_int(f"--{flag}", getattr(args, flag), 1)
     png_dir = args.png_dir or os.path.splitext(args.out)[0] + "_png"
+    if os.path.exists(png_dir) and not os.path.isdir(png_dir):
+        raise SemembedError(f"--png_dir {png_dir} exists and is not a directory; give a directory for the PNGs")
     check_distinct_outputs({"--out": args.out, "--png_dir": png_dir})
     check_model_file("--simnet", args.simnet)
     check_overwrite(args.out, args.overwrite)
 
     from semembed.data import get_dataset
     from semembed.training.tasks.simnet import keras_simnet_loaded
-    from semembed.weakshot.report import class_rows, png_name, write_class_png, write_weights_csv
+    from semembed.weakshot.report import class_rows, decile_means, png_name, write_class_png, write_weights_csv
     from semembed.weakshot.transfer import compute_class_weights
 
-    ds = get_dataset(args.dataset, args.data_root, target_size=args.target_size, crop_size=args.crop_size)
+    simnet = keras_simnet_loaded(args.simnet, "--simnet")
+    want = tuple(simnet.inputs[0].shape[1:])
+    options = {"require_test": False} if args.dataset.strip().lower() in ("imagefolder", "image_folder",
+                                                                          "image-folder") else {}
+    # the images take the SimNet's channel count (an RGB folder for a SimNet trained on grey Fashion-MNIST)
+    ds = get_dataset(args.dataset, args.data_root, target_size=args.target_size, crop_size=args.crop_size,
+                     channels=want[-1], **options)
     if not hasattr(ds, "train_files"):
         raise SemembedError(f"--dataset {args.dataset}: held in memory, it has no image files to weight; "
                             "give an image folder (--dataset ImageFolder)")
-    simnet = keras_simnet_loaded(args.simnet)
-    want = tuple(simnet.inputs[0].shape[1:])
-    if want != tuple(ds.image_shape):
-        raise SemembedError(f"--simnet {args.simnet} takes images of shape {want}, the dataset gives "
-                            f"{tuple(ds.image_shape)}; set --target_size/--crop_size as in learn_simnet")
+    got = tuple(ds.image_shape)
+    if want[:2] != got[:2]:
+        raise SemembedError(f"--simnet {args.simnet} takes images of {want[0]}x{want[1]} pixels, the dataset gives "
+                            f"{got[0]}x{got[1]}; set --target_size/--crop_size as in learn_simnet")
+    import numpy as np
+
+    counts = np.bincount(ds.train_labels, minlength=ds.num_classes)
+    for c in np.flatnonzero(counts == 0):
+        print(f"warning: --data_root {args.data_root}: class {ds.classes[c]!r} has no images under train/ and is "
+              "skipped (no weights, no PNG)", file=sys.stderr)
+    if not counts.any():
+        raise SemembedError(f"--data_root {args.data_root}: no images under train/<class>/")
+    pngs = {c: os.path.join(png_dir, png_name(cls) + ".png") for c, cls in enumerate(ds.classes) if counts[c]}
+    for path in pngs.values():  # before anything is computed or written
+        check_overwrite(path, args.overwrite)
+    check_distinct_outputs({f"PNG of class {ds.classes[c]!r}": p for c, p in pngs.items()})
+
     results = compute_class_weights(simnet, ds, args.weight_type, args.fraction, args.max_pairs, args.batch_size,
                                     progress=not args.no_progress)
     write_weights_csv(args.out, class_rows(ds, args.data_root, results), overwrite=args.overwrite)
     os.makedirs(png_dir, exist_ok=True)
-    for res in results:
+    written = 0
+    for c, res in enumerate(results):
         if len(res.indices):
             paths = [ds.train_files[i] for i in res.indices]
-            write_class_png(os.path.join(png_dir, png_name(res.class_id) + ".png"), paths, res.weights,
-                            f"{res.class_id}: lowest (top) and highest (bottom) weights", args.num_show, overwrite=True)
-    print(f"wrote {args.out} ({sum(len(r.indices) for r in results)} images) and {len(results)} PNGs in {png_dir}")
-    import numpy as np
-
+            write_class_png(pngs[c], paths, res.weights, f"{res.class_id}: lowest (top) and highest (bottom) weights",
+                            args.num_show, overwrite=True)  # refused above unless --overwrite
+            written += 1
+    print(f"wrote {args.out} ({sum(len(r.indices) for r in results)} images) and {written} PNGs in {png_dir}")
     for res in results:
         if len(res.weights):
             w = res.weights
-            print(f"{res.class_id}: {len(w)} images, weight min {w.min():.3f}, median {np.median(w):.3f}, max {w.max():.3f}")
+            low, high = decile_means(w)
+            print(f"{res.class_id}: {len(w)} images, weight min {w.min():.3f}, median {np.median(w):.3f}, "
+                  f"max {w.max():.3f}; mean of the lowest/highest 10%: {low:.3f}/{high:.3f}")
+    print("Look at the PNGs: a weak SimNet can invert a class (its clean images weighted lowest).")
     return 0
-

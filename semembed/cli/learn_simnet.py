@@ -33,13 +33,16 @@ def build_parser() -> argparse.ArgumentParser:
                    "--model_dump; the reference uses the one trained on the web images), by layer name.")
     g.add_argument("--epochs", type=int, default=D["epochs"], help="Number of epochs.")
     g.add_argument("--batch_size", type=int, default=D["batch_size"], help="Images per batch of each stream (global).")
-    g.add_argument("--classes_per_batch", type=int, default=D["classes_per_batch"], help="Base classes per batch.")
-    g.add_argument("--web_classes_per_batch", type=int, default=D["web_classes_per_batch"], help="Novel classes per web batch.")
+    g.add_argument("--classes_per_batch", type=int, default=D["classes_per_batch"],
+                   help="Base classes per batch (>= 2; at most the base classes, else all of them with a warning).")
+    g.add_argument("--web_classes_per_batch", type=int, default=None,
+                   help=f"Novel classes per web batch (default {D['web_classes_per_batch']}; needs --web_root).")
     g.add_argument("--beta", type=float, default=None,
                    help=f"Weight of the adversarial domain loss (default {D['beta']} with --web_root, see "
                    "semembed.weakshot.config; 0: the released script).")
-    g.add_argument("--discriminator_lr_multiplier", type=float, default=D["discriminator_lr_multiplier"],
-                   help="The discriminator's learning rate relative to SimNet's.")
+    g.add_argument("--discriminator_lr_multiplier", type=float, default=None,
+                   help="The discriminator's learning rate relative to SimNet's (default "
+                   f"{D['discriminator_lr_multiplier']}; needs --web_root).")
     g.add_argument("--lr", type=float, default=D["lr"], help="Initial learning rate (SGD with momentum).")
     g.add_argument("--lr_interval", type=int, default=D["lr_interval"], help="Halve the learning rate every N epochs.")
     g.add_argument("--momentum", type=float, default=0.9, help="SGD momentum.")

@@ -72,7 +72,7 @@ class ArrayDataset(ImageDataset):
         return (lambda i: tf.gather(images, i)), False
 
     def _preprocess(self, image, seed, augment):
-        image = tf.cast(image, tf.float32)
+        image = self._to_channels(tf.cast(image, tf.float32))
         if augment:
             s_flip, s_affine = aug.split_seed(seed, 2)
             image = aug.keras_affine(image, s_affine, shift=self.shift, zoom=self.zoom)

@@ -199,6 +199,47 @@ def crop_or_reflect_pad(image: tf.Tensor, height: int, width: int, seed: tf.Tens
     return tf.ensure_shape(image, [height, width, None])
 
 
+#: tf.image.rgb_to_grayscale's weights (ITU-R BT.601 luma)
+LUMA_WEIGHTS = (0.2989, 0.5870, 0.1140)
+
+
+def convert_channels(image: tf.Tensor, channels: int) -> tf.Tensor:
+    """An HWC (or NHWC) RGB or grey image with ``channels`` channels (1 or 3), raw pixel values.
+
+    RGB -> grey: :func:`tf.image.rgb_to_grayscale` (luma weights :data:`LUMA_WEIGHTS`); grey -> RGB: the
+    channel repeated; the same count: unchanged.  The channel count must be known statically.
+    """
+    have = image.shape[-1]
+    if have == channels:
+        return image
+    if have == 3 and channels == 1:
+        return tf.image.rgb_to_grayscale(image)
+    if have == 1 and channels == 3:
+        return tf.image.grayscale_to_rgb(image)
+    raise ValueError(f"cannot convert images of {have} channel(s) to {channels}; expected 1 or 3")
+
+
+def channel_stats(mean, std, channels: int):
+    """(mean, std) per-channel normalisation constants for images converted by :func:`convert_channels`.
+
+    Grey -> RGB: the value repeated (exact).  RGB -> grey: the luma-weighted sums; exact for the mean
+    (the grey value is a fixed linear combination), for the std it is the value when the three channels
+    are fully correlated (an upper bound otherwise), which keeps the scale of natural images.
+    Returns float32 NumPy arrays of length ``channels``.
+    """
+    import numpy as np
+
+    mean = np.asarray(mean, dtype=np.float64).reshape(-1)
+    std = np.asarray(std, dtype=np.float64).reshape(-1)
+    if len(mean) == channels or len(mean) == 1:
+        conv = lambda v: np.repeat(v, channels) if len(v) == 1 else v  # noqa: E731
+    elif len(mean) == 3 and channels == 1:
+        conv = lambda v: np.array([float(np.dot(LUMA_WEIGHTS, v))])  # noqa: E731
+    else:
+        raise ValueError(f"cannot convert {len(mean)} per-channel constants to {channels} channel(s)")
+    return conv(mean).astype(np.float32), conv(std).astype(np.float32)
+
+
 def normalize(image: tf.Tensor, mean: tf.Tensor, std: tf.Tensor, bgr: bool = False) -> tf.Tensor:
     """``(x - mean) / std`` per channel (RGB constants), then optionally reverse to BGR."""
     image = (image - mean) / std

@@ -57,6 +57,38 @@ class ImageDataset:
         self.mean = np.asarray(mean, dtype=np.float32).reshape(-1)
         self.std = np.asarray(std, dtype=np.float32).reshape(-1)
         self.train_repeats = int(train_repeats)
+        #: channels of the raw images the subclass reads (``image_shape[-1]`` unless :meth:`set_channels` changed it)
+        self.source_channels = self.image_shape[-1]
+
+    def set_channels(self, channels: int | None) -> "ImageDataset":
+        """Deliver images with ``channels`` channels (1 or 3; None: unchanged), converting the raw images.
+
+        RGB -> grey by the luma weights of :func:`tf.image.rgb_to_grayscale`, grey -> RGB by repeating the
+        channel (:func:`semembed.data.augment.convert_channels`), before normalisation; ``mean``/``std``
+        are converted to match (:func:`~semembed.data.augment.channel_stats`).  For a second stream or a
+        model trained on images of the other kind (a grey SimNet on an RGB image folder).  Returns self.
+
+        Raises:
+            SemembedError: ``channels`` is not 1 or 3.
+        """
+        if channels is None or int(channels) == self.image_shape[-1]:
+            return self
+        channels = int(channels)
+        if channels not in (1, 3):
+            from semembed.errors import SemembedError
+
+            raise SemembedError(f"dataset {self.name}: images can be given 1 or 3 channels, not {channels}")
+        from semembed.data.augment import channel_stats
+
+        self.mean, self.std = channel_stats(self.mean, self.std, channels)
+        self.image_shape = (*self.image_shape[:2], channels)
+        return self
+
+    def _to_channels(self, image: tf.Tensor) -> tf.Tensor:
+        """A raw image (``source_channels``) converted to ``image_shape[-1]`` channels (see :meth:`set_channels`)."""
+        from semembed.data.augment import convert_channels
+
+        return convert_channels(image, self.image_shape[-1])
 
     # === Sizes ===
     @property

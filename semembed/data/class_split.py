@@ -125,6 +125,11 @@ class ClassSplitDataset(ImageDataset):
     def _preprocess(self, image, seed, augment):
         return self.inner._preprocess(image, seed, augment)
 
+    def set_channels(self, channels):
+        self.inner.set_channels(channels)
+        self.image_shape, self.mean, self.std = self.inner.image_shape, self.inner.mean, self.inner.std
+        return self
+
 
 def restrict_classes(ds: ImageDataset, train_classes: str | None, test_classes: str | None,
                      pool: bool = False) -> ImageDataset:

@@ -191,7 +191,7 @@ class FileDataset(ImageDataset):
     # === Preprocessing ===
     def _preprocess(self, image, seed, augment):
         s_zoom, s_flip, s_erase, s_crop = aug.split_seed(seed, 4)
-        image = tf.cast(image, tf.float32)
+        image = self._to_channels(tf.ensure_shape(tf.cast(image, tf.float32), [None, None, 3]))
         if augment and self.randzoom_range is not None:
             a, b = self.randzoom_range
             image = aug.resize_shorter_side(image, tf.random.stateless_uniform([], s_zoom, a, b, dtype=tf.int32))

@@ -137,6 +137,7 @@ def get_dataset(
     *,
     target_size: int | None = None,
     crop_size: int | None = None,
+    channels: int | None = None,
     **options: Any,
 ) -> ImageDataset:
     """Create a dataset by its reference name (case-insensitive) reading ``data_root``.
@@ -156,12 +157,23 @@ def get_dataset(
         crop_size: side of the square network input (``--crop_size``; default 224 or 448), so
             ``image_shape == (crop_size, crop_size, 3)``.  Both are checked before any file is read;
             in-memory datasets (CIFAR, Fashion-MNIST, digits) accept only their native size.
+        channels: 1 or 3 to convert the images to that many channels (RGB -> grey by luma, grey -> RGB by
+            repetition, :meth:`ImageDataset.set_channels`), e.g. an RGB image folder for a grey model;
+            None: the dataset's own (3 for image files, 1 for Fashion-MNIST and digits).
         **options: overrides for file datasets (``cropsize``, ``default_target_size``,
-            ``randzoom_range``, ``randerase_prob``, ``mean``, ``std``, ``color_mode``).
+            ``randzoom_range``, ``randerase_prob``, ``mean``, ``std``, ``color_mode``; ImageFolder:
+            ``require_test=False`` reads a folder without ``test/``).
 
     Returns:
         an :class:`ImageDataset`.
     """
+    if channels is not None and channels not in (1, 3):
+        raise SemembedError(f"dataset {name}: images can be given 1 or 3 channels, not {channels}")
+    ds = _get_dataset(name, data_root, classes, strict, target_size, crop_size, options)
+    return ds.set_channels(channels)
+
+
+def _get_dataset(name, data_root, classes, strict, target_size, crop_size, options) -> ImageDataset:
     if not isinstance(name, str) or not name.strip():
         raise SemembedError(f"--dataset must name a dataset, received {name!r}")
     display = name
@@ -247,7 +259,9 @@ def get_dataset(
         return file_ds(lambda: read_inshop(_root(data_root, display), coerce_class_ids(classes, int, display)),
                        cropsize=(224, 224), default_target_size=256, mean=K.IMAGENET_MEAN, std=K.IMAGENET_STD)
     if base in ("imagefolder", "image_folder", "image-folder"):
-        return file_ds(lambda: read_image_folder(_root(data_root, display), coerce_class_ids(classes, str, display)),
+        require_test = bool(options.pop("require_test", True))  # False: no test/ is an empty test split
+        return file_ds(lambda: read_image_folder(_root(data_root, display), coerce_class_ids(classes, str, display),
+                                                 require_test),
                        cropsize=(224, 224), default_target_size=256, mean=K.IMAGENET_MEAN, std=K.IMAGENET_STD)
     raise SemembedError(f"unknown dataset {display!r}; known: {', '.join(_BASE_NAMES)} "
                         "(file datasets accept the suffixes [-large][-ilsvrcmean|-caffe])")

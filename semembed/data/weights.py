@@ -6,7 +6,9 @@ column (file datasets: relative to ``--data_root`` or absolute, as
 the training list; in-memory datasets such as CIFAR, Fashion-MNIST, digits).
 Other columns are ignored.  Weights are finite and ≥ 0; a training image the
 file does not list keeps weight 1 (the count is reported); a row naming no
-training image, a repeated image or a bad value is an error naming the line.
+training image, a repeated image, a bad value or (with a ``class`` column and
+paths) a class other than the image's is an error naming the line; so are a
+file without rows and weights that are all 0.
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ class SampleWeights:
 
 def _rows(path: str) -> tuple[list[str], list[list[str]], list[int]]:
     """(header, data rows, their 1-based line numbers in the file); blank lines skipped."""
+    if not os.path.isfile(path):
+        raise SemembedError(f"--sample_weights {path}: no such file")
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:
             reader = csv.reader(f)
@@ -62,6 +66,8 @@ def read_sample_weights(path: str, dataset, data_root: str | None = None) -> Sam
         raise SemembedError(f"--sample_weights {path}: dataset {dataset.name} is held in memory and has no file "
                             "paths; give an 'index' column (position in the training list) instead of 'path'")
     kcol = header.index("path") if by_path else header.index("index")
+    if not rows:
+        raise SemembedError(f"--sample_weights {path}: the file has a header but no rows (no image is weighted)")
     n = dataset.num_train
     idx = np.empty(len(rows), dtype=np.int64)
     values = np.empty(len(rows), dtype=np.float64)
@@ -97,10 +103,24 @@ def read_sample_weights(path: str, dataset, data_root: str | None = None) -> Sam
         first = np.flatnonzero(~found)
         raise SemembedError(f"--sample_weights {path}, line {lines[first[0]]}: {keys[first[0]]!r} is not a training image "
                             f"of dataset {dataset.name} ({len(first)} such rows)")
+    if by_path and "class" in header:  # compute_sample_weights writes it: it must be the image's class
+        ccol = header.index("class")
+        listed = np.array([row[ccol].strip() if len(row) > ccol else "" for row in rows], dtype=object)
+        names = np.array([str(c) for c in dataset.classes], dtype=object)
+        actual = names[np.asarray(dataset.train_labels)[idx]]
+        wrong = np.flatnonzero(listed != actual)
+        if wrong.size:
+            r = wrong[0]
+            raise SemembedError(f"--sample_weights {path}, line {lines[r]}: class {listed[r]!r} but the image "
+                                f"{keys[r]!r} is of class {actual[r]!r} in dataset {dataset.name} ({wrong.size} such "
+                                "rows); the file was written for other data")
     uniq, counts = np.unique(idx, return_counts=True)
     if (counts > 1).any():
         dup = np.flatnonzero(idx == uniq[counts > 1][0])
         raise SemembedError(f"--sample_weights {path}, lines {lines[dup[0]]} and {lines[dup[1]]}: the same image twice")
     weights = np.ones(n, dtype=np.float32)
     weights[idx] = values
+    if not weights.any():
+        raise SemembedError(f"--sample_weights {path}: every weight is 0, so the loss would be 0 and nothing "
+                            "would be learned")
     return SampleWeights(weights, n - len(idx))

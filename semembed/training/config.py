@@ -202,6 +202,9 @@ class TrainConfig:
             if not looks_like_weights(self.finetune):
                 raise SemembedError(f"--finetune {self.finetune} is {describe_file(self.finetune)}, not a weight "
                                     f"file; expected {WEIGHT_FORMATS}, loaded by layer name")
+        if self.sample_weights and not os.path.isfile(self.sample_weights):
+            raise SemembedError(f"--sample_weights {self.sample_weights}: no such file (expected a CSV with the "
+                                "columns path (or index) and weight, e.g. from compute_sample_weights)")
         snap = self.snapshot
         if snap and os.path.exists(snap) and not is_snapshot_file(snap) and not looks_like_weights(snap):
             raise SemembedError(f"--snapshot {snap} is {describe_file(snap)}: neither a semembed snapshot (an .npz "

@@ -46,8 +46,10 @@ def load_targets(embedding: str, dataset_name: str, data_root: str | None, class
         if class_list:
             from semembed.taxonomy.parsing import read_class_list
 
-            classes = read_class_list(class_list, str_ids=True)[0]  # converted to the dataset's id type
+            classes, lines = read_class_list(class_list, str_ids=True)  # converted to the dataset's id type
         ds = get_dataset(dataset_name, data_root, classes=classes, **sizes)
+        if class_list:
+            check_listed_classes(class_list, classes, lines, ds)
         return np.eye(ds.num_classes, dtype=np.float32), list(ds.classes), ds
     if class_list:
         raise SemembedError(f"--class_list {class_list}: the classes come from the embedding file {embedding} "
@@ -62,6 +64,19 @@ def load_targets(embedding: str, dataset_name: str, data_root: str | None, class
         )
     check_class_overlap(embedding, dataset_name, data_root, ds, sizes)
     return emb.embedding.astype(np.float32), list(emb.ind2label), ds
+
+
+def check_listed_classes(path: str, listed: list, lines: list[int], ds) -> None:
+    """Refuse a ``--class_list`` id that is not a class of the dataset (no training and no test image),
+    naming the file and line: the reference would silently train a class it never sees."""
+    present = np.zeros(ds.num_classes, bool)
+    present[np.unique(ds.train_labels)] = True
+    present[np.unique(ds.test_labels)] = True
+    line_of = {str(c): n for c, n in zip(listed, lines)}
+    for cls, ok in zip(ds.classes, present):
+        if not ok and str(cls) in line_of:
+            raise SemembedError(f"--class_list {path}, line {line_of[str(cls)]}: class {str(cls)!r} is not a class of "
+                                f"dataset {ds.name} (no training or test image has it)")
 
 
 def _few(ids, n: int = 5) -> str:
@@ -220,7 +235,7 @@ def train(config: TrainConfig) -> TrainResult:
     task = task_cls.from_config(config, ds, targets)
     from semembed.training.tasks.graph import with_graph_regularization
 
-    task = with_graph_regularization(task, config)  # --graph_simnet
+    task = with_graph_regularization(task, config, ds)  # --graph_simnet
     metadata = model_metadata(config, ds, class_ids)
     val_bs = config.batch_size if config.val_batch_size is None else config.val_batch_size
 

@@ -52,7 +52,9 @@ def write_class_png(out: str, paths: list[str], weights: np.ndarray, title: str,
     order = np.argsort(np.asarray(weights), kind="stable")
     k = max(1, min(int(num_show), len(order)))
     rows = [("lowest", order[:k]), ("highest", order[::-1][:k])]
-    fig, axes = plt.subplots(2, k, figsize=(1.3 * k, 3.1), squeeze=False)
+    # wide enough for the title when a class has fewer images than num_show (9 pt ≈ 0.075 in per character)
+    width = max(1.3 * k, 0.075 * len(title) + 0.4)
+    fig, axes = plt.subplots(2, k, figsize=(width, 3.1), squeeze=False, layout="constrained")
     for r, (label, idx) in enumerate(rows):
         for c in range(k):
             ax = axes[r, c]
@@ -68,10 +70,17 @@ def write_class_png(out: str, paths: list[str], weights: np.ndarray, title: str,
             if c == 0:
                 ax.set_ylabel(label, fontsize=8)
     fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
     with atomic_path(out, overwrite=overwrite) as tmp:
         fig.savefig(tmp, format="png", dpi=100)
     plt.close(fig)
+
+
+def decile_means(weights: np.ndarray) -> tuple[float, float]:
+    """(mean of the lowest 10 %, mean of the highest 10 %) of a class's weights (at least one image each):
+    a cheap spread figure printed per class."""
+    w = np.sort(np.asarray(weights, dtype=np.float64))
+    k = max(1, len(w) // 10)
+    return float(w[:k].mean()), float(w[-k:].mean())
 
 
 def class_rows(dataset, data_root: str, results) -> list[tuple[str, str, float]]:

@@ -18,6 +18,7 @@ so the final metrics and the saved model use them.
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -36,27 +37,43 @@ class SimNetOptions:
     web_root: str | None = None
     beta: float | None = None  # None: SIMNET_DEFAULTS["beta"] with a web folder, else 0
     classes_per_batch: int = SIMNET_DEFAULTS["classes_per_batch"]
-    web_classes_per_batch: int = SIMNET_DEFAULTS["web_classes_per_batch"]
-    discriminator_lr_multiplier: float = SIMNET_DEFAULTS["discriminator_lr_multiplier"]
+    web_classes_per_batch: int | None = None  # None: SIMNET_DEFAULTS's (with a web folder only)
+    discriminator_lr_multiplier: float | None = None  # None: SIMNET_DEFAULTS's (with a web folder only)
     init_classifier: str | None = None
     eval_batches: int = SIMNET_DEFAULTS["eval_batches"]
     eval_classes: int = SIMNET_DEFAULTS["eval_classes"]
     eval_per_class: int = SIMNET_DEFAULTS["eval_per_class"]
 
     def check(self) -> float:
-        """Refuse values out of range (naming the flag); returns the adversarial weight beta in use."""
+        """Refuse values out of range (naming the flag) and web settings without ``web_root``; returns the
+        adversarial weight beta in use (the web defaults are filled in)."""
         beta = self.beta
         if beta is None:
             beta = SIMNET_DEFAULTS["beta"] if self.web_root else 0.0
         elif not self.web_root and beta != 0:
             raise SemembedError(f"--beta {beta}: the adversarial loss needs the novel web images (--web_root)")
+        if not self.web_root:
+            for name in ("web_classes_per_batch", "discriminator_lr_multiplier"):
+                if getattr(self, name) is not None:
+                    raise SemembedError(f"--{name} {getattr(self, name)}: it applies to the web stream, which "
+                                        "needs the novel web images (--web_root)")
         check_number("--beta", beta, 0)
-        for name in ("classes_per_batch", "web_classes_per_batch", "eval_batches", "eval_classes", "eval_per_class"):
-            check_int(f"--{name}", getattr(self, name), 1)
-        check_number("--discriminator_lr_multiplier", self.discriminator_lr_multiplier, 0)
+        check_int("--classes_per_batch", self.classes_per_batch, 2,
+                  note=" (SimNet learns from pairs of the same and of different classes in each batch)")
+        for name in ("web_classes_per_batch", "eval_batches", "eval_classes", "eval_per_class"):
+            check_int(f"--{name}", getattr(self, name), 1, optional=True)
+        check_number("--discriminator_lr_multiplier", self.discriminator_lr_multiplier, 0, optional=True)
         if self.init_classifier:
             check_model_file("--init_classifier", self.init_classifier)
         return beta
+
+    def resolved(self) -> "SimNetOptions":
+        """A copy with the web settings left at None set to their defaults."""
+        import dataclasses
+
+        return dataclasses.replace(self, **{k: SIMNET_DEFAULTS[k] for k in ("web_classes_per_batch",
+                                                                             "discriminator_lr_multiplier")
+                                            if getattr(self, k) is None})
 
 
 @dataclass
@@ -116,12 +133,26 @@ def recompute_simnet_batchnorm(task, base, web, num_batches: int) -> int:
     return recompute_batchnorm_statistics(task.models["simnet"], data, num_batches, forward=task.precise_bn_forward)
 
 
+def simnet_signature(config: TrainConfig, options: SimNetOptions, beta: float, class_ids: list) -> dict:
+    """What a snapshot's SimNet run must share with the run resuming it (as ``run_signature`` for the others)."""
+    import hashlib
+    import os
+
+    classes = hashlib.sha256(repr([str(c) for c in class_ids]).encode("utf-8")).hexdigest()[:16]
+    return {"task": "simnet", "dataset": config.dataset, "classes": classes,
+            "architecture": config.architecture, "batch_size": config.batch_size, "seed": config.seed,
+            "beta": float(beta), "web_root": os.path.abspath(options.web_root) if options.web_root else None,
+            "classes_per_batch": options.classes_per_batch, "web_classes_per_batch": options.web_classes_per_batch,
+            "discriminator_lr_multiplier": float(options.discriminator_lr_multiplier)}
+
+
 def train_simnet(config: TrainConfig, options: SimNetOptions) -> SimNetResult:
     """Train SimNet as configured; writes ``config.model_dump`` (the SimNet, ``.keras``)."""
     config.check_values()
     if config.model_dump:
         check_overwrite(config.model_dump, config.overwrite)
     beta = options.check()
+    options = options.resolved()
     if config.precise_bn_batches < 0:
         raise SemembedError(f"--precise_bn_batches must be >= 0, got {config.precise_bn_batches}")
 
@@ -143,13 +174,31 @@ def train_simnet(config: TrainConfig, options: SimNetOptions) -> SimNetResult:
     _, class_ids, ds = load_targets("onehot", name, root, config.class_list, **sizes)
     web = None
     if options.web_root:
-        web = get_dataset("ImageFolder", options.web_root, **sizes)
+        # the web images take the base set's channel count (an RGB folder beside grey Fashion-MNIST)
+        web = get_dataset("ImageFolder", options.web_root, channels=ds.image_shape[-1], require_test=False,
+                          **sizes)
         if web.image_shape != ds.image_shape:
-            raise SemembedError(f"--web_root {options.web_root}: its images are {web.image_shape}, the base "
-                                f"dataset's {ds.image_shape}; give both the same --target_size/--crop_size "
-                                "(or build the base set as an image folder too)")
-        if web.num_train == 0:
-            raise SemembedError(f"--web_root {options.web_root}: no images under train/")
+            (h, w, _), (bh, bw, _) = web.image_shape, ds.image_shape
+            raise SemembedError(f"--web_root {options.web_root}: its images are {h}x{w} pixels, the base "
+                                f"dataset's {bh}x{bw}; give both the same size with --target_size/--crop_size")
+        if web.num_train < 2:
+            raise SemembedError(f"--web_root {options.web_root}: {web.num_train} image(s) under train/<class>/; the "
+                                "web stream needs at least 2 (pairs, and the domain loss over batches)")
+        web_classes = len(np.unique(web.train_labels))
+        if web_classes < 2:
+            print(f"warning: --web_root {options.web_root}: one class with images under train/; its web pairs are "
+                  "all of the same class (the domain loss still applies)", file=sys.stderr)
+        elif options.web_classes_per_batch > web_classes:
+            print(f"warning: --web_classes_per_batch {options.web_classes_per_batch} is more than the {web_classes} "
+                  f"web classes with images; web batches draw from all {web_classes}", file=sys.stderr)
+    base_classes = len(np.unique(ds.train_labels))
+    source = f"--class_list {config.class_list}" if config.class_list else f"dataset {name}"
+    if base_classes < 2:
+        raise SemembedError(f"{source}: {base_classes} base class(es) with training images; SimNet learns from pairs "
+                            "of the same and of different classes and needs at least 2")
+    if options.classes_per_batch > base_classes:
+        print(f"warning: --classes_per_batch {options.classes_per_batch} is more than the {base_classes} base "
+              f"classes with training images ({source}); batches draw from all {base_classes}", file=sys.stderr)
     replicas = strategy.num_replicas_in_sync
     if config.batch_size % replicas:
         raise SemembedError(f"--batch_size {config.batch_size} is not divisible by the {replicas} replicas")
@@ -185,6 +234,7 @@ def train_simnet(config: TrainConfig, options: SimNetOptions) -> SimNetResult:
         steps_per_epoch=steps, optimizer={"main": optimizer, "discriminator": optimizer}, extra_data=extra,
         mixed_precision=config.mixed_precision, jit_compile=config.jit_compile, snapshot=config.snapshot,
         log_dir=config.log_dir, progress=not config.no_progress, chief=is_chief(strategy), model_metadata=metadata,
+        signature=simnet_signature(config, options, beta, class_ids),
     )
     if trainer.restore():
         print(f"Resuming from snapshot {config.snapshot} at epoch {trainer.state.epoch + 1}")

@@ -74,11 +74,20 @@ def class_scores(head, features: np.ndarray, weight_type: str = "savg", fraction
     return rows
 
 
-def dataset_features(backbone, dataset, indices: np.ndarray, batch_size: int = DEFAULT_FEATURE_BATCH):
-    """(kept indices, features) of the training images ``indices`` (no augmentation; unreadable files dropped)."""
+def feature_function(backbone):
+    """The backbone in inference mode as one ``tf.function`` for any batch size (traced once, not per class)."""
     import tensorflow as tf
 
-    fn = tf.function(lambda x: backbone(x, training=False), reduce_retracing=True)
+    spec = tf.TensorSpec([None, *backbone.inputs[0].shape[1:]], tf.float32)
+    return tf.function(lambda x: backbone(x, training=False), input_signature=[spec])
+
+
+def dataset_features(backbone, dataset, indices: np.ndarray, batch_size: int = DEFAULT_FEATURE_BATCH, fn=None):
+    """(kept indices, features) of the training images ``indices`` (no augmentation; unreadable files dropped).
+
+    ``fn``: :func:`feature_function` of ``backbone``, shared across calls (a new one per call retraces).
+    """
+    fn = feature_function(backbone) if fn is None else fn
     feats, kept = [], []
     for batch in dataset.ordered_dataset("train", indices, batch_size):
         feats.append(np.asarray(fn(batch["image"]), dtype=np.float32))
@@ -104,6 +113,7 @@ def compute_class_weights(simnet, dataset, weight_type: str = "savg", fraction: 
     from semembed.models.simnet import simnet_parts
 
     backbone, head = simnet_parts(simnet)
+    fn = feature_function(backbone)
     labels = np.asarray(dataset.train_labels)
     out = []
     bar = None
@@ -115,7 +125,7 @@ def compute_class_weights(simnet, dataset, weight_type: str = "savg", fraction: 
         bar = tqdm(total=len(labels), desc="similarities", file=sys.stderr, dynamic_ncols=True, leave=False)
     for c in range(dataset.num_classes):
         idx = np.flatnonzero(labels == c)
-        kept, feats = dataset_features(backbone, dataset, idx, batch_size) if len(idx) else (idx, None)
+        kept, feats = dataset_features(backbone, dataset, idx, batch_size, fn) if len(idx) else (idx, None)
         scores = class_scores(head, feats, weight_type, fraction, max_pairs) if len(kept) else np.zeros(0)
         out.append(ClassWeights(dataset.classes[c], kept, scores, normalise_one_mean(scores)))
         if bar is not None:

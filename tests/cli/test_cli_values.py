@@ -102,7 +102,7 @@ def test_learn_metric_keeps_its_own_schedule_defaults_and_refuses_typed_foreign_
     ("learn_simnet", ["--model_dump", "OUT", "--epochs", "0"], "--epochs must be a positive integer, got 0"),
     ("learn_simnet", ["--model_dump", "OUT", "--lr_interval", "0"], "--lr_interval must be a positive integer, got 0"),
     ("learn_simnet", ["--model_dump", "OUT", "--clipgrad", "-1"], "--clipgrad must be >= 0"),
-    ("learn_simnet", ["--model_dump", "OUT", "--discriminator_lr_multiplier", "-1"],
+    ("learn_simnet", ["--model_dump", "OUT", "--web_root", "WEB", "--discriminator_lr_multiplier", "-1"],
      "--discriminator_lr_multiplier must be >= 0"),
 ])
 def test_every_training_program_checks_the_shared_flags(tmp_path, program, args, message):

@@ -102,10 +102,18 @@ def test_sample_weights_by_path_and_index(folder, tmp_path):
     ("", "empty"),
     ("path,weight\n\n\ntrain/cat/0.png,1\n\ntrain/cat/1.png,x\n", r"line 6: weight 'x'"),  # blank lines counted
     ("path,weight\ntrain/cat/0.png,1e39\n", r"line 2: weight 1e\+39 must be finite, >= 0 and fit float32"),
+    ("path,class,weight\n", "a header but no rows"),
+    ("index,weight\n\n", "a header but no rows"),
+    ("path,class,weight\n" + "".join(f"train/{c}/{i}.png,{c},0\n" for c in ("cat", "dog") for i in range(3)),
+     "every weight is 0"),
+    ("path,class,weight\ntrain/cat/0.png,cat,1\ntrain/cat/1.png,dog,1\n",
+     r"line 3: class 'dog' but the image 'train/cat/1.png' is of class 'cat'"),
+    (None, r"--sample_weights \S+: no such file"),
 ])
 def test_sample_weights_errors_name_the_line(folder, tmp_path, text, message):
     ds = get_dataset("imagefolder", str(folder))
-    (tmp_path / "bad.csv").write_text(text)
+    if text is not None:
+        (tmp_path / "bad.csv").write_text(text)
     with pytest.raises(SemembedError, match=message):
         read_sample_weights(str(tmp_path / "bad.csv"), ds, str(folder))
     (tmp_path / "bin.csv").write_bytes(b"\x80\x81\xff\x00")

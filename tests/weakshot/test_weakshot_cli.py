@@ -96,12 +96,14 @@ def test_training_with_weights_and_graph(folders, simnet, program, extra):
     lines = [l for l in r.stdout.splitlines() if l.startswith("epoch ")]
     graph = [float(l.split("graph_loss: ")[1].split()[0]) for l in lines]
     assert graph[0] > 0 and len(graph) == 2  # alternate: computed (and reported) in both, applied in epoch 1
+    applied = [float(l.split("graph_applied: ")[1].split()[0]) for l in lines]
+    assert applied == [1.0, 0.0]
     assert "sample weights: 16 images listed" in r.stdout
 
 
 def test_flag_errors(folders, simnet, tmp_path):
     r = run("learn_classifier", "--dataset", "digits", "--graph_weight", "0.1")
-    assert r.returncode == 2 and "--graph_weight need --graph_simnet" in r.stderr
+    assert r.returncode == 2 and "--graph_weight needs --graph_simnet" in r.stderr
     r = run("learn_simnet", "--dataset", "ImageFolder", "--data_root", folders / "base", *SIZE, "--beta", "0.1",
             "--model_dump", tmp_path / "s.keras", "--architecture", "simple-tiny")
     assert r.returncode == 2 and "--web_root" in r.stderr and "Traceback" not in r.stderr
@@ -110,7 +112,130 @@ def test_flag_errors(folders, simnet, tmp_path):
     assert r.returncode == 2 and "--precise_bn_batches must be >= 0" in r.stderr and "Traceback" not in r.stderr
     r = run("learn_classifier", "--dataset", "ImageFolder", "--data_root", folders / "novel", "--target_size", "16",
             "--crop_size", "16", "--architecture", "simple-tiny", "--epochs", "1", "--graph_simnet", simnet)
-    assert r.returncode == 2 and "takes images of shape" in r.stderr and "Traceback" not in r.stderr
+    assert r.returncode == 2 and "takes images of 12x12 pixels, the model 16x16" in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def refused(r, *parts):
+    assert r.returncode == 2, (r.stdout[-2000:], r.stderr[-3000:])
+    last = r.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: ") and "Traceback" not in r.stderr, r.stderr[-3000:]
+    for part in parts:
+        assert part in last, last
+
+
+def test_bad_inputs_are_refused_before_any_output(folders, simnet, tmp_path):
+    out = tmp_path / "w.csv"
+    weights = ["compute_sample_weights", "--simnet", simnet, "--data_root", folders / "novel", *SIZE]
+    # --png_dir an existing file
+    (tmp_path / "afile").write_text("x")
+    refused(run(*weights, "--out", out, "--png_dir", tmp_path / "afile"), "--png_dir", "not a directory")
+    assert not out.exists()
+    # PNGs of an earlier run are not replaced without --overwrite, even when the CSV is new
+    (tmp_path / "w_png").mkdir()
+    (tmp_path / "w_png" / "c3.png").write_bytes(b"old")
+    refused(run(*weights, "--out", out), "w_png/c3.png", "--overwrite")
+    assert not out.exists() and (tmp_path / "w_png" / "c3.png").read_bytes() == b"old"
+    # NaN settings
+    refused(run(*weights, "--out", out, "--fraction", "nan"), "--fraction must be finite and in (0, 1], got nan")
+    refused(run("learn_classifier", "--dataset", "digits", "--graph_simnet", simnet, "--graph_mu", "nan"),
+            "--graph_mu must be a finite number")
+    refused(run("learn_classifier", "--dataset", "digits", "--graph_simnet", simnet, "--graph_weight", "inf"),
+            "--graph_weight must be finite")
+    # a model that is not a SimNet, named with its flag
+    import keras
+
+    from semembed.training.export import save_model
+
+    plain = tmp_path / "plain.keras"
+    x = keras.Input((12, 12, 3))
+    save_model(keras.Model(x, keras.layers.Dense(2, name="prob")(keras.layers.Flatten()(x)), name="plainnet"),
+               str(plain))
+    refused(run(*weights, "--simnet", plain, "--out", out), f"--simnet {plain}", "not a SimNet")
+    refused(run("learn_classifier", "--dataset", "ImageFolder", "--data_root", folders / "novel", *SIZE,
+                "--architecture", "simple-tiny", "--epochs", "1", "--graph_simnet", plain),
+            f"--graph_simnet {plain}", "not a SimNet")
+    refused(run("learn_classifier", "--dataset", "digits", "--sample_weights", tmp_path / "none.csv"),
+            "--sample_weights", "no such file")
+    # --class_list: an id the dataset does not have; one class; one class per batch; web flags without --web_root
+    simnet_args = ["learn_simnet", "--dataset", "digits", "--architecture", "simple-tiny", "--model_dump",
+                   tmp_path / "s.keras"]
+    (tmp_path / "cl.txt").write_text("0\n2\n42\n")
+    refused(run(*simnet_args, "--class_list", tmp_path / "cl.txt"), "cl.txt, line 3: class '42' is not a class")
+    refused(run("learn_classifier", "--dataset", "digits", "--epochs", "1", "--class_list", tmp_path / "cl.txt"),
+            "cl.txt, line 3: class '42'")
+    (tmp_path / "one.txt").write_text("3\n")
+    refused(run(*simnet_args, "--class_list", tmp_path / "one.txt"), "1 base class(es)", "at least 2")
+    refused(run(*simnet_args, "--classes_per_batch", "1"), "--classes_per_batch must be >= 2")
+    refused(run(*simnet_args, "--web_classes_per_batch", "3"), "--web_classes_per_batch 3", "--web_root")
+    refused(run(*simnet_args, "--discriminator_lr_multiplier", "2"), "--discriminator_lr_multiplier", "--web_root")
+    # a web folder of one image
+    make_folder(tmp_path / "web1", [5], 1, 0, 2)
+    refused(run("learn_simnet", "--dataset", "ImageFolder", "--data_root", folders / "base", "--web_root",
+                tmp_path / "web1", *SIZE, "--architecture", "simple-tiny", "--model_dump", tmp_path / "s.keras"),
+            "1 image(s) under train/", "at least 2")
+    assert not (tmp_path / "s.keras").exists()
+
+
+def test_help_marks_required_flags():
+    r = run("compute_sample_weights", "--help")
+    assert r.returncode == 0 and "[--simnet" not in r.stdout and "--simnet SIMNET" in r.stdout
+    assert "(required)" in r.stdout
+    r = run("compute_sample_weights")
+    assert r.returncode == 2 and "required: --simnet, --data_root, --out" in r.stderr
+
+
+def test_empty_class_folder_without_test_split(folders, simnet, tmp_path):
+    import shutil
+
+    root = tmp_path / "novel"
+    shutil.copytree(folders / "novel" / "train", root / "train")  # no test/
+    (root / "train" / "c9").mkdir()
+    r = run("compute_sample_weights", "--simnet", simnet, "--data_root", root, *SIZE, "--out", tmp_path / "w.csv",
+            "--num_show", "20")
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "class 'c9' has no images under train/ and is skipped" in r.stderr
+    assert "(16 images) and 2 PNGs" in r.stdout
+    assert sorted(os.listdir(tmp_path / "w_png")) == ["c3.png", "c4.png"]
+    assert "retracing" not in r.stderr
+    from PIL import Image
+
+    with Image.open(tmp_path / "w_png" / "c3.png") as img:  # 8 images < --num_show 20: the title still fits
+        assert img.size[0] >= 400
+
+
+def test_grey_simnet_on_rgb_folders(folders, tmp_path):
+    """A SimNet on grey digits with an RGB web folder; its weights and graph on the RGB folder; an RGB SimNet
+    as the graph of a grey dataset."""
+    (tmp_path / "cl.txt").write_text("0\n1\n2\n")
+    grey = tmp_path / "grey.keras"
+    size8 = ["--target_size", "8", "--crop_size", "8"]
+    r = run("learn_simnet", "--dataset", "digits", "--class_list", tmp_path / "cl.txt", "--web_root",
+            folders / "novel", *size8, "--architecture", "simple-tiny", "--epochs", "1", "--batch_size", "8",
+            "--max_steps_per_epoch", "2", "--model_dump", grey)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "--classes_per_batch 20 is more than the 3 base classes" in r.stderr
+    from semembed.models import load_model_file
+
+    assert tuple(load_model_file(grey).inputs[0].shape[1:]) == (8, 8, 1)
+    r = run("compute_sample_weights", "--simnet", grey, "--data_root", folders / "novel", *size8,
+            "--out", tmp_path / "w.csv")
+    assert r.returncode == 0, r.stderr[-3000:]
+    r = run("learn_classifier", "--dataset", "ImageFolder", "--data_root", folders / "novel", *size8,
+            "--architecture", "simple-tiny", "--epochs", "1", "--batch_size", "8", "--lr_schedule", "SGD",
+            "--sgd_lr", "0.01", "--max_steps_per_epoch", "2", "--graph_simnet", grey)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "graph_loss" in r.stdout and "graph_applied: 1.0000" in r.stdout
+    # vice versa: an (untrained) RGB SimNet beside grey digits
+    from semembed.models.simnet import build_simnet
+    from semembed.training.export import save_model
+
+    rgb = tmp_path / "rgb.keras"
+    save_model(build_simnet("simple-tiny", (8, 8, 3)), str(rgb))
+    r = run("learn_classifier", "--dataset", "digits", "--architecture", "simple-tiny", "--epochs", "1",
+            "--batch_size", "8", "--lr_schedule", "SGD", "--sgd_lr", "0.01", "--max_steps_per_epoch", "2",
+            "--graph_simnet", rgb)
+    assert r.returncode == 0, r.stderr[-3000:]
 
 
 def test_learn_simnet_resume_after_sigkill_equals_uninterrupted(folders, tmp_path):
@@ -132,6 +257,9 @@ def test_learn_simnet_resume_after_sigkill_equals_uninterrupted(folders, tmp_pat
     proc.wait()
     r = subprocess.run(cmd, capture_output=True, text=True, env=script_env(), timeout=300)
     assert r.returncode == 0 and "Resuming" in r.stdout, r.stderr[-3000:]
+    # another beta with the same snapshot is another run
+    r = run("learn_simnet", *common, "--model_dump", tmp_path / "other.keras", "--snapshot", snap, "--beta", "0.5")
+    refused(r, "--snapshot", "beta: 0.1 in the snapshot, 0.5 now")
     from semembed.models import load_model_file
 
     a, b = load_model_file(full), load_model_file(tmp_path / "cut.keras")

@@ -17,17 +17,23 @@ def _files(directory: str) -> list[str]:
                   if f.lower().endswith(IMAGE_EXTENSIONS) and not f.startswith("."))
 
 
-def read_image_folder(root: str, classes: list[str] | None) -> FileLists:
+def read_image_folder(root: str, classes: list[str] | None, require_test: bool = True) -> FileLists:
     """Classes: sorted non-hidden sub-directories of ``train/``, then those only in ``test/`` (or ``classes``).
+
+    ``require_test=False``: a missing ``test/`` is an empty test split (programs that read ``train/`` only).
 
     A test class absent from ``train/`` (the zero-shot ``train/<class>``, ``test/<class>`` layout of
     the AVSL release) follows the training classes, so training labels stay 0..n_train-1.
     Files are sorted per class.
     """
     train_dir = require_dir(os.path.join(root, "train"), "ImageFolder training directory")
-    test_dir = require_dir(os.path.join(root, "test"), "ImageFolder test directory")
+    test_dir = os.path.join(root, "test")
+    if require_test:
+        require_dir(test_dir, "ImageFolder test directory")
     if classes is None:
         def subdirs(d):
+            if not os.path.isdir(d):
+                return []
             return sorted(c for c in os.listdir(d) if not c.startswith(".") and os.path.isdir(os.path.join(d, c)))
 
         train_classes = subdirs(train_dir)

@@ -182,11 +182,19 @@ class SimNetTask(Task):
         return simnet_parts(self.models["simnet"])[0](batch["image"], training=False), None
 
 
-def keras_simnet_loaded(path: str) -> keras.Model:
-    """A SimNet model file (``learn_simnet --model_dump``), frozen."""
+def keras_simnet_loaded(path: str, flag: str = "--simnet") -> keras.Model:
+    """A SimNet model file (``learn_simnet --model_dump``), frozen.
+
+    Raises:
+        SemembedError: naming ``flag`` and ``path`` when the model is not a SimNet.
+    """
+    from semembed.errors import SemembedError
     from semembed.models import load_model_file
 
     model = load_model_file(path)
-    simnet_parts(model)  # a clear error when it is not a SimNet
+    try:
+        simnet_parts(model)
+    except SemembedError as exc:
+        raise SemembedError(f"{flag} {path}: {exc}") from None
     model.trainable = False
     return model
