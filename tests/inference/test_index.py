@@ -136,15 +136,15 @@ def test_index_and_search_programs_on_feature_files(tmp_path, capsys):
                                 "--out", str(out)]) == 0
         lines = out.read_text().splitlines()
         assert lines[0] == "query,rank,path,score" and len(lines) == 1 + 4 * 5
-    assert search_cli.main(["--index", str(tmp_path / "exact"), "--query_feat", str(tmp_path / "q.npz"),
-                            "--out", str(tmp_path / "g.csv"), "--grid", str(tmp_path / "g.jpg")]) == 2
-    assert "use a name ending in .png" in capsys.readouterr().err and not (tmp_path / "g.csv").exists()
         want, _ = _brute_force(db, q, 5, "l2")
         got = np.array([int(line.split(",")[2][2:-4]) for line in lines[1:]]).reshape(4, 5)
         if kind == "exact":
             np.testing.assert_array_equal(got, want)
         else:  # 50 rows: a single IVF cell, scanned exhaustively
             np.testing.assert_array_equal(np.sort(got, axis=1), np.sort(want, axis=1))
+    assert search_cli.main(["--index", str(tmp_path / "exact"), "--query_feat", str(tmp_path / "q.npz"),
+                            "--out", str(tmp_path / "g.csv"), "--grid", str(tmp_path / "g.jpg")]) == 2
+    assert "use a name ending in .png" in capsys.readouterr().err and not (tmp_path / "g.csv").exists()
     assert index_cli.main(["--features", str(tmp_path / "db.npz"), "--out", str(tmp_path / "exact")]) == 2
     assert "exists already" in capsys.readouterr().err
     assert index_cli.main(["--features", str(tmp_path / "db.npz"), "--out", str(tmp_path / "x"), "--nprobe", "3"]) == 2
