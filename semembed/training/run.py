@@ -32,11 +32,13 @@ class TrainResult:
     class_ids: list
 
 
-def load_targets(embedding: str, dataset_name: str, data_root: str | None, class_list: str | None = None, **sizes):
+def load_targets(embedding: str, dataset_name: str, data_root: str | None, class_list: str | None = None,
+                 flag: str = "--embedding", **sizes):
     """(class-embedding matrix, class id list, dataset) for ``--embedding FILE`` or ``onehot``.
 
     ``class_list``: a file of class ids (first word per line) restricting and ordering the classes
     (``onehot`` only: an embedding file's ``ind2label`` does that).
+    ``flag``: the option that named ``embedding``, for messages (``--centroids`` of center loss).
     ``sizes``: ``target_size`` / ``crop_size`` for :func:`semembed.data.get_dataset`.
     """
     from semembed.data import get_dataset
@@ -52,17 +54,17 @@ def load_targets(embedding: str, dataset_name: str, data_root: str | None, class
             check_listed_classes(class_list, classes, lines, ds)
         return np.eye(ds.num_classes, dtype=np.float32), list(ds.classes), ds
     if class_list:
-        raise SemembedError(f"--class_list {class_list}: the classes come from the embedding file {embedding} "
-                            "(its ind2label); give one of them")
+        raise SemembedError(f"--class_list {class_list}: the classes come from the class-embedding file {flag} "
+                            f"{embedding} (its ind2label); give one of them")
     from semembed.class_embeddings import load_class_embedding
 
     emb = load_class_embedding(embedding)
     ds = get_dataset(dataset_name, data_root, classes=list(emb.ind2label), **sizes)
     if ds.num_classes != emb.num_classes:
         raise SemembedError(
-            f"--embedding {embedding} has {emb.num_classes} classes but dataset {dataset_name} uses {ds.num_classes}"
+            f"{flag} {embedding} has {emb.num_classes} classes but dataset {dataset_name} uses {ds.num_classes}"
         )
-    check_class_overlap(embedding, dataset_name, data_root, ds, sizes)
+    check_class_overlap(embedding, dataset_name, data_root, ds, sizes, flag)
     return emb.embedding.astype(np.float32), list(emb.ind2label), ds
 
 
@@ -84,7 +86,7 @@ def _few(ids, n: int = 5) -> str:
     return ", ".join(ids[:n]) + (f", ... ({len(ids)} in all)" if len(ids) > n else "")
 
 
-def check_class_overlap(embedding: str, dataset_name: str, data_root, ds, sizes: dict) -> None:
+def check_class_overlap(embedding: str, dataset_name: str, data_root, ds, sizes: dict, flag: str = "--embedding") -> None:
     """No training image of any embedding class: error with ids of both sides; some classes empty: a warning."""
     from semembed.data import get_dataset
 
@@ -93,12 +95,12 @@ def check_class_overlap(embedding: str, dataset_name: str, data_root, ds, sizes:
     own = get_dataset(dataset_name, data_root, **sizes).classes
     if not present.any():
         raise SemembedError(
-            f"--embedding {embedding}: none of its classes has a training image in dataset {dataset_name}; "
+            f"{flag} {embedding}: none of its classes has a training image in dataset {dataset_name}; "
             f"the embedding's class ids are {_few(ds.classes)}, the dataset's {_few(own)} "
             "(use an embedding computed for this dataset's classes, e.g. with --str_ids / --class_list)")
     if not present.all():
         missing = [c for c, p in zip(ds.classes, present) if not p]
-        print(f"warning: --embedding {embedding}: {len(missing)} of its {ds.num_classes} classes have no training "
+        print(f"warning: {flag} {embedding}: {len(missing)} of its {ds.num_classes} classes have no training "
               f"image in dataset {dataset_name} and cannot be learned: {_few(missing, 10)}", file=sys.stderr)
     wanted = {str(c) for c in ds.classes}
     dropped = [c for c in own if str(c) not in wanted]
@@ -180,7 +182,8 @@ def train(config: TrainConfig) -> TrainResult:
     task_cls = get_task(config.task)
     optimizer = config.optimizer_config()
     name, root = resolve_dataset(config)
-    targets, class_ids, ds = load_targets(config.embedding, name, root, config.class_list,
+    flag = "--centroids" if config.task == "center_loss" else "--embedding"  # the option that named the file
+    targets, class_ids, ds = load_targets(config.embedding, name, root, config.class_list, flag=flag,
                                           target_size=config.target_size, crop_size=config.crop_size)
     if config.zero_shot_images not in ("split", "all"):
         raise SemembedError(f"--zero_shot_images must be split or all, got {config.zero_shot_images!r}")

@@ -93,6 +93,9 @@ def test_learn_center_loss_learned_and_fixed_centroids(tmp_path):
     assert r.returncode == 0, r.stderr[-3000:]
     with np.load(tmp_path / "f.npz") as z:
         assert z["feat"].shape[1] == 10
+    # the centroids of another dataset (CIFAR-100's, ids 0-99): messages name --centroids, not --embedding
+    r = run("learn_center_loss", *COMMON, "--epochs", "1", "--centroids", REPO / "embeddings" / "cifar100.unitsphere.pickle")
+    assert "--centroids" in r.stderr and "--embedding" not in r.stderr, r.stderr[-2000:]
 
 
 def test_learn_labelembedding(tmp_path):
