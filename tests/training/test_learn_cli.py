@@ -175,7 +175,7 @@ def test_metric_task_with_m_per_class_and_mixed_precision(tmp_path):
 @pytest.mark.parametrize("args,message", [
     (["--task", "nope"], "unknown task 'nope'; known:"),
     (["--m_per_class", "3"], "--batch_size 32 is not a multiple of --m_per_class 3"),
-    (["--sample_weights", "MISSING"], "file not found"),
+    (["--sample_weights", "MISSING"], "--sample_weights MISSING: no such file"),
 ])
 def test_bad_core_flags_are_clear_errors(args, message):
     r = run("--dataset", "digits", "--embedding", "onehot", "--batch_size", "32", "--no_progress", *args)
