@@ -23,13 +23,13 @@ TAXONOMY = REPO / "hierarchies" / "fashion_mnist" / "fashion_mnist.parent-child.
 
 def add_budget_flags(p, epochs: int = 2, steps: int = 234) -> None:
     """The flags every same-budget benchmark takes."""
-    p.add_argument("--seeds", default="0,1")
-    p.add_argument("--epochs", type=int, default=epochs)
-    p.add_argument("--steps", type=int, default=steps, help="steps per epoch (234 = half an epoch of 128)")
+    p.add_argument("--seeds", default="0,1", help="comma-separated seeds; every method runs once per seed (default 0,1)")
+    p.add_argument("--epochs", type=int, default=epochs, help=f"epochs of every run (default {epochs})")
+    p.add_argument("--steps", type=int, default=steps, help=f"steps per epoch (default {steps}; 234 = half an epoch of 128 images)")
     p.add_argument("--precise_bn_batches", type=int, default=100,
                    help="BN statistics recomputed over this many batches after training (0: the moving averages, "
-                   "which lag far behind the weights after a few hundred steps)")
-    p.add_argument("--methods", default=None, help="comma-separated subset of the method names")
+                   "which lag far behind the weights after a few hundred steps; default 100)")
+    p.add_argument("--methods", default=None, help="comma-separated subset of the method names (default: all)")
 
 
 def fashion_setup(out_dir: str):

@@ -48,7 +48,7 @@ def methods(emb_path: str) -> dict:
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_budget_flags(p)
-    p.add_argument("--out_dir", default=str(REPO / "runs" / "baselines"))
+    p.add_argument("--out_dir", default=str(REPO / "runs" / "baselines"), help="where results.md/json go (default runs/baselines)")
     p.add_argument("--merge_logs", nargs="+", default=None, help="print the table of the per-run lines of these logs")
     args = p.parse_args()
     if args.merge_logs:

@@ -79,7 +79,8 @@ def main() -> int:
     add_budget_flags(p)
     p.add_argument("--alphas", default="0.1,0.3,0.5", help="HXE alphas (Bertinetto et al. sweep 0.1-0.6)")
     p.add_argument("--betas", default="4,10,30", help="soft-label betas (Bertinetto et al. sweep 4-30)")
-    p.add_argument("--out_dir", default=str(REPO / "runs" / "hierarchy_losses"))
+    p.add_argument("--out_dir", default=str(REPO / "runs" / "hierarchy_losses"),
+                   help="where results.md/json, runs.json and tradeoff.png go (default runs/hierarchy_losses)")
     args = p.parse_args()
     setup = fashion_setup(args.out_dir)
     if setup is None:
