@@ -111,7 +111,11 @@ def soft_label_targets(distances: np.ndarray, beta: float) -> np.ndarray:
 
 
 def haframe_similarity(distances: np.ndarray, gamma: float = 2.0, grid: int = 100) -> tuple[np.ndarray, float]:
-    """(K x K cosines, s_min): exponential-decay map of the LCA distances shifted as far down as PSD allows."""
+    """(K x K cosines, s_min): exponential-decay map of the LCA distances shifted as far down as PSD allows.
+
+    s_min is searched, as in the official code (``HAFrame/solve_HAF.py``), on ``grid`` = 100 evenly spaced
+    values from −1/(K−1) to −1 (eigenvalues below 1e-6 in magnitude counting as 0), so it is the lowest
+    PSD grid point, not the exact boundary (e.g. −0.4074 where −0.4124 is no longer PSD)."""
     d = np.asarray(distances, dtype=np.float64)
     k = len(d)
     if k < 2:
