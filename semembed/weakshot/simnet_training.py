@@ -57,6 +57,10 @@ class SimNetOptions:
                 if getattr(self, name) is not None:
                     raise SemembedError(f"--{name} {getattr(self, name)}: it applies to the web stream, which "
                                         "needs the novel web images (--web_root)")
+        if self.web_root:
+            from semembed.data.layouts.imagefolder import check_image_folder_root
+
+            check_image_folder_root("--web_root", self.web_root)
         check_number("--beta", beta, 0)
         check_int("--classes_per_batch", self.classes_per_batch, 2,
                   note=" (SimNet learns from pairs of the same and of different classes in each batch)")

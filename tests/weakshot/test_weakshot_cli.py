@@ -265,3 +265,45 @@ def test_learn_simnet_resume_after_sigkill_equals_uninterrupted(folders, tmp_pat
     a, b = load_model_file(full), load_model_file(tmp_path / "cut.keras")
     for x, y in zip(a.weights, b.weights):
         np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+
+
+def test_folder_flags_name_the_flag_and_suggest_the_parent(folders, simnet, tmp_path):
+    simnet_args = ["learn_simnet", "--dataset", "ImageFolder", "--data_root", folders / "base", *SIZE,
+                   "--architecture", "simple-tiny", "--model_dump", tmp_path / "s.keras"]
+    refused(run(*simnet_args, "--web_root", tmp_path / "missing"), f"--web_root {tmp_path / 'missing'}",
+            "not a directory", "train/<class>/")
+    deep = folders / "novel" / "train"
+    refused(run(*simnet_args, "--web_root", deep), f"--web_root {deep}", f"its parent {folders / 'novel'}")
+    refused(run("compute_sample_weights", "--simnet", simnet, "--data_root", deep, *SIZE, "--out", tmp_path / "w.csv"),
+            f"--data_root {deep}", f"its parent {folders / 'novel'}")
+    assert not (tmp_path / "w.csv").exists() and not (tmp_path / "s.keras").exists()
+
+
+def test_weight_type_none(folders, simnet, tmp_path):
+    weights = ["compute_sample_weights", "--simnet", simnet, "--data_root", folders / "novel", *SIZE,
+               "--weight_type", "none"]
+    refused(run(*weights, "--fraction", "0.5", "--out", tmp_path / "w.csv"),
+            "--fraction 0.5", "--fraction applies to --weight_type savg|avg")
+    refused(run(*weights, "--png_dir", tmp_path / "p", "--out", tmp_path / "w.csv"), "--png_dir", "no PNGs")
+    r = run(*weights, "--out", tmp_path / "w.csv", "--no_progress")
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "no PNGs" in r.stdout and "Look at the PNGs" not in r.stdout
+    assert not (tmp_path / "w_png").exists()
+    with open(tmp_path / "w.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 16 and all(float(row["weight"]) == 1 for row in rows)
+
+
+def test_unreadable_image_is_one_clean_warning(folders, simnet, tmp_path):
+    import shutil
+
+    root = tmp_path / "novel"
+    shutil.copytree(folders / "novel" / "train", root / "train")
+    (root / "train" / "c3" / "junk.png").write_bytes(b"this is not a png")
+    r = run("compute_sample_weights", "--simnet", simnet, "--data_root", root, *SIZE, "--out", tmp_path / "w.csv",
+            "--no_progress")
+    assert r.returncode == 0, r.stderr[-3000:]
+    lines = [l for l in r.stderr.splitlines() if "junk.png" in l]
+    assert lines == [f"warning: skipping unreadable image {root / 'train' / 'c3' / 'junk.png'} "
+                     "(not an image file, or corrupt)"], r.stderr[-3000:]
+    assert "function_node" not in r.stderr
