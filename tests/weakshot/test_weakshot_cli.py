@@ -307,3 +307,36 @@ def test_unreadable_image_is_one_clean_warning(folders, simnet, tmp_path):
     assert lines == [f"warning: skipping unreadable image {root / 'train' / 'c3' / 'junk.png'} "
                      "(not an image file, or corrupt)"], r.stderr[-3000:]
     assert "function_node" not in r.stderr
+
+
+@pytest.fixture(scope="module")
+def rgb_classifier(folders):
+    out = folders / "classifier.keras"
+    r = run("learn_classifier", "--dataset", "ImageFolder", "--data_root", folders / "novel", *SIZE,
+            "--architecture", "simple-tiny", "--epochs", "1", "--max_steps_per_epoch", "1", "--batch_size", "8",
+            "--no_progress", "--model_dump", out)
+    assert r.returncode == 0, r.stderr[-3000:]
+    return out
+
+
+def test_snapshot_that_is_not_a_simnet_snapshot(folders, rgb_classifier, tmp_path):
+    simnet_args = ["learn_simnet", "--dataset", "ImageFolder", "--data_root", folders / "base", *SIZE,
+                   "--architecture", "simple-tiny", "--epochs", "1", "--model_dump", tmp_path / "s.keras"]
+    r = run(*simnet_args, "--snapshot", rgb_classifier)
+    refused(r, f"--snapshot {rgb_classifier}: weights do not fit the model", "--init_classifier")
+    assert len(r.stderr.strip().splitlines()[-1:]) == 1 and "\n  " not in r.stderr.split("error: ")[-1]
+    (tmp_path / "weights.csv").write_text("path,class,weight\na.png,c3,1\n")
+    refused(run(*simnet_args, "--snapshot", tmp_path / "weights.csv"),
+            f"--snapshot {tmp_path / 'weights.csv'}: is a text file", "not a weight file")
+    assert not (tmp_path / "s.keras").exists()
+
+
+def test_init_classifier_with_other_channel_count_warns(rgb_classifier, tmp_path):
+    # digits are grey (1 channel), the classifier RGB: the first conv's kernel does not fit
+    r = run("learn_simnet", "--dataset", "digits", "--architecture", "simple-tiny", "--epochs", "1",
+            "--max_steps_per_epoch", "1", "--batch_size", "8", "--classes_per_batch", "4", "--no_progress",
+            "--init_classifier", rgb_classifier, "--model_dump", tmp_path / "s.keras")
+    assert r.returncode == 0, r.stderr[-3000:]
+    warning = [l for l in r.stderr.splitlines() if l.startswith("warning: --init_classifier")]
+    assert len(warning) == 1 and "left at their random initialisation" in warning[0], r.stderr[-3000:]
+    assert "3 vs 1 input channels" in warning[0]
