@@ -340,3 +340,17 @@ def test_init_classifier_with_other_channel_count_warns(rgb_classifier, tmp_path
     warning = [l for l in r.stderr.splitlines() if l.startswith("warning: --init_classifier")]
     assert len(warning) == 1 and "left at their random initialisation" in warning[0], r.stderr[-3000:]
     assert "3 vs 1 input channels" in warning[0]
+
+
+def test_class_list_errors_name_flag_file_and_line(tmp_path):
+    simnet_args = ["learn_simnet", "--dataset", "digits", "--architecture", "simple-tiny", "--model_dump",
+                   tmp_path / "s.keras"]
+    cl = tmp_path / "cl.txt"
+    cl.write_text("0\nfoo\n2\n")
+    refused(run(*simnet_args, "--class_list", cl), f"--class_list {cl}, line 2: class 'foo' is not a class id of "
+            "dataset digits")
+    cl.write_text("0\n2\n0\n")
+    refused(run(*simnet_args, "--class_list", cl), f"--class_list {cl}, line 3: class '0' is listed twice")
+    refused(run(*simnet_args, "--class_list", tmp_path / "none.txt"), f"--class_list {tmp_path / 'none.txt'}: no such file")
+    cl.write_text("\n\n")
+    refused(run(*simnet_args, "--class_list", cl), f"--class_list {cl}: empty class list")
