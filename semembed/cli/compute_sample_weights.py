@@ -21,13 +21,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="compute_sample_weights", allow_abbrev=False,
                                 formatter_class=DefaultsFormatter,
                                 description="Sample weights of web images from a SimNet's similarities within each "
-                                "class (SimTrans, WEAKSHOT.md 2.3): mean similarity to the class's other images, "
+                                "class (SimTrans; section 2.3 of WEAKSHOT.md, the project's spec of the reference code, not shipped "
+                                "in the checkout): mean similarity to the class's other images, "
                                 "normalised to mean 1 per class.")
     p.add_argument("--simnet", required=True, help="SimNet model file (learn_simnet --model_dump).")
     p.add_argument("--dataset", default="ImageFolder",
                    help="Dataset of the web images (an ImageFolder: train/<class>/ holds each class's web images).")
     p.add_argument("--data_root", required=True, help="Root of the dataset (the novel image folder).")
-    add_size_flags(p)
+    add_size_flags(p, training=False)  # no augmentation here
     p.add_argument("--weight_type", default=D["weight_type"], choices=["savg", "avg", "none"],
                    help="savg: mean of row and column means of S (the reference's stage 3a); avg: row mean "
                    "(stage 3b); none: all 1.")
