@@ -134,6 +134,10 @@ def main(argv: list[str] | None = None) -> int:
             low, high = decile_means(w)
             print(f"{res.class_id}: {len(w)} images, weight min {w.min():.3f}, median {np.median(w):.3f}, "
                   f"max {w.max():.3f}; mean of the lowest/highest 10%: {low:.3f}/{high:.3f}")
+    spreads = [decile_means(r.weights) for r in results if len(r.weights)]
+    if with_pngs and spreads and all(abs(low - 1) <= 0.05 and abs(high - 1) <= 0.05 for low, high in spreads):
+        print("warning: in every class the lowest and highest 10% of the weights average within 0.05 of 1: the "
+              "SimNet barely tells the images apart (train it longer, or on more base classes)", file=sys.stderr)
     if with_pngs:
         print("Look at the PNGs: a weak SimNet can invert a class (its clean images weighted lowest).")
     return 0

@@ -18,6 +18,7 @@ so the final metrics and the saved model use them.
 from __future__ import annotations
 
 import math
+import os
 import sys
 from dataclasses import dataclass, field
 
@@ -188,6 +189,12 @@ def train_simnet(config: TrainConfig, options: SimNetOptions) -> SimNetResult:
         if web.num_train < 2:
             raise SemembedError(f"--web_root {options.web_root}: {web.num_train} image(s) under train/<class>/; the "
                                 "web stream needs at least 2 (pairs, and the domain loss over batches)")
+        if config.data_root and os.path.realpath(options.web_root) == os.path.realpath(config.data_root):
+            print(f"warning: --web_root {options.web_root} is the base --data_root: the novel classes are the base "
+                  "classes (the web stream and the novel pair F1 use the base images)", file=sys.stderr)
+        if web.num_test == 0:
+            print(f"note: --web_root {options.web_root} has no test images (test/<class>/): the novel pair F1 is "
+                  "not computed", file=sys.stderr)
         web_classes = len(np.unique(web.train_labels))
         if web_classes < 2:
             print(f"warning: --web_root {options.web_root}: one class with images under train/; its web pairs are "

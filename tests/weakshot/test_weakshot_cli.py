@@ -354,3 +354,19 @@ def test_class_list_errors_name_flag_file_and_line(tmp_path):
     refused(run(*simnet_args, "--class_list", tmp_path / "none.txt"), f"--class_list {tmp_path / 'none.txt'}: no such file")
     cl.write_text("\n\n")
     refused(run(*simnet_args, "--class_list", cl), f"--class_list {cl}: empty class list")
+
+
+def test_web_root_warnings(folders, tmp_path):
+    import shutil
+
+    simnet_args = ["learn_simnet", "--dataset", "ImageFolder", "--data_root", folders / "base", *SIZE,
+                   "--architecture", "simple-tiny", "--epochs", "1", "--max_steps_per_epoch", "1", "--batch_size", "8",
+                   "--no_progress", "--model_dump", tmp_path / "s.keras"]
+    r = run(*simnet_args, "--web_root", folders / "base")
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "is the base --data_root: the novel classes are the base classes" in r.stderr
+    shutil.copytree(folders / "novel" / "train", tmp_path / "web" / "train")  # no test/
+    r = run(*simnet_args, "--web_root", tmp_path / "web", "--overwrite")
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "has no test images (test/<class>/): the novel pair F1 is not computed" in r.stderr
+    assert "is the base --data_root" not in r.stderr
