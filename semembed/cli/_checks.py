@@ -45,12 +45,15 @@ def pixels(text: str) -> int:
     return positive_int(text, "pixels")
 
 
-def add_size_flags(group, what: str = "the images") -> None:
-    """``--target_size`` and ``--crop_size`` (file datasets; defaults: the dataset's, as the reference)."""
+def add_size_flags(group, what: str = "the images", training: bool = True) -> None:
+    """``--target_size`` and ``--crop_size`` (file datasets; defaults: the dataset's, as the reference).
+
+    ``training=False``: programs that only read images without augmentation (no random-zoom note).
+    """
+    zoom = " A default random zoom range scales with it." if training else ""
     group.add_argument("--target_size", type=pixels, default=None, metavar="N",
                        help=f"Resize the shorter side of {what} to N px before cropping (file datasets such as "
-                       "ImageFolder, NAB, CUB, ILSVRC; default: the dataset's, 256 or 512 with -large). A default "
-                       "random zoom range scales with it.")
+                       f"ImageFolder, NAB, CUB, ILSVRC; default: the dataset's, 256 or 512 with -large).{zoom}")
     group.add_argument("--crop_size", type=pixels, default=None, metavar="N",
                        help="Crop N x N px from the resized images: the network's input size (file datasets; "
                        "default: the dataset's, 224 or 448). In-memory datasets (CIFAR, Fashion-MNIST, digits) "

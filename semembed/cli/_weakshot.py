@@ -8,7 +8,8 @@ from semembed.weakshot.config import GRAPH_DEFAULTS, GRAPH_SCHEDULES
 
 
 def add_graph_flags(p) -> None:
-    g = p.add_argument_group("Graph regularisation (SimTrans, WEAKSHOT.md 2.5)")
+    g = p.add_argument_group("Graph regularisation (SimTrans; section 2.5 of WEAKSHOT.md, the spec of the reference "
+                             "code, not shipped)")
     g.add_argument("--graph_simnet", default=None, metavar="FILE",
                    help="A SimNet (learn_simnet --model_dump): add alpha * mean over all batch pairs of "
                    "g(s) * squared distance of the pooled features, s = SimNet similarity, g(s) = "

@@ -14,23 +14,27 @@ from semembed.cli._common import DefaultsFormatter, parse_args, reports_errors
 from semembed.cli._checks import add_size_flags
 from semembed.weakshot.config import WEIGHT_DEFAULTS as D
 
+IMAGE_FOLDER_NAMES = ("imagefolder", "image_folder", "image-folder")  # the registry's spellings of ImageFolder
+
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="compute_sample_weights", allow_abbrev=False,
                                 formatter_class=DefaultsFormatter,
                                 description="Sample weights of web images from a SimNet's similarities within each "
-                                "class (SimTrans, WEAKSHOT.md 2.3): mean similarity to the class's other images, "
+                                "class (SimTrans; section 2.3 of WEAKSHOT.md, the project's spec of the reference code, not shipped "
+                                "in the checkout): mean similarity to the class's other images, "
                                 "normalised to mean 1 per class.")
     p.add_argument("--simnet", required=True, help="SimNet model file (learn_simnet --model_dump).")
     p.add_argument("--dataset", default="ImageFolder",
                    help="Dataset of the web images (an ImageFolder: train/<class>/ holds each class's web images).")
     p.add_argument("--data_root", required=True, help="Root of the dataset (the novel image folder).")
-    add_size_flags(p)
+    add_size_flags(p, training=False)  # no augmentation here
     p.add_argument("--weight_type", default=D["weight_type"], choices=["savg", "avg", "none"],
                    help="savg: mean of row and column means of S (the reference's stage 3a); avg: row mean "
                    "(stage 3b); none: all 1.")
-    p.add_argument("--fraction", type=float, default=D["fraction"],
-                   help="Average only the largest floor(fraction*N) similarities of each row/column (1: all).")
+    p.add_argument("--fraction", type=float, default=None,
+                   help="Average only the largest floor(fraction*N) similarities of each row/column (1: all; "
+                   f"default {D['fraction']}; --weight_type savg|avg only).")
     p.add_argument("--max_pairs", type=int, default=D["max_pairs"],
                    help="Similarities computed at once (bounds memory for large classes).")
     p.add_argument("--batch_size", type=int, default=D["batch_size"], help="Images per backbone call.")
@@ -54,7 +58,14 @@ def main(argv: list[str] | None = None) -> int:
     from semembed.validation import check_distinct_outputs, check_int, check_model_file, check_number
 
     check_sizes(args.target_size, args.crop_size)
-    check_number("--fraction", args.fraction, 0, 1, low_open=True)
+    if args.fraction is not None and args.weight_type == "none":
+        raise SemembedError(f"--fraction {args.fraction}: --fraction applies to --weight_type savg|avg; with "
+                            "--weight_type none every weight is 1")
+    fraction = D["fraction"] if args.fraction is None else args.fraction
+    check_number("--fraction", fraction, 0, 1, low_open=True)
+    with_pngs = args.weight_type != "none"  # all weights 1: nothing to look at
+    if not with_pngs and args.png_dir is not None:
+        raise SemembedError(f"--png_dir {args.png_dir}: --weight_type none writes no PNGs (every weight is 1)")
     for flag in ("max_pairs", "batch_size", "num_show"):
         check_int(f"--{flag}", getattr(args, flag), 1)
     png_dir = args.png_dir or os.path.splitext(args.out)[0] + "_png"
@@ -62,6 +73,10 @@ def main(argv: list[str] | None = None) -> int:
         raise SemembedError(f"--png_dir {png_dir} exists and is not a directory; give a directory for the PNGs")
     check_distinct_outputs({"--out": args.out, "--png_dir": png_dir})
     check_model_file("--simnet", args.simnet)
+    if args.dataset.strip().lower() in IMAGE_FOLDER_NAMES:
+        from semembed.data.layouts.imagefolder import check_image_folder_root
+
+        check_image_folder_root("--data_root", args.data_root)
     check_overwrite(args.out, args.overwrite)
 
     from semembed.data import get_dataset
@@ -71,8 +86,7 @@ def main(argv: list[str] | None = None) -> int:
 
     simnet = keras_simnet_loaded(args.simnet, "--simnet")
     want = tuple(simnet.inputs[0].shape[1:])
-    options = {"require_test": False} if args.dataset.strip().lower() in ("imagefolder", "image_folder",
-                                                                          "image-folder") else {}
+    options = {"require_test": False} if args.dataset.strip().lower() in IMAGE_FOLDER_NAMES else {}
     # the images take the SimNet's channel count (an RGB folder for a SimNet trained on grey Fashion-MNIST)
     ds = get_dataset(args.dataset, args.data_root, target_size=args.target_size, crop_size=args.crop_size,
                      channels=want[-1], **options)
@@ -91,28 +105,39 @@ def main(argv: list[str] | None = None) -> int:
               "skipped (no weights, no PNG)", file=sys.stderr)
     if not counts.any():
         raise SemembedError(f"--data_root {args.data_root}: no images under train/<class>/")
-    pngs = {c: os.path.join(png_dir, png_name(cls) + ".png") for c, cls in enumerate(ds.classes) if counts[c]}
+    pngs = {c: os.path.join(png_dir, png_name(cls) + ".png") for c, cls in enumerate(ds.classes)
+            if counts[c] and with_pngs}
     for path in pngs.values():  # before anything is computed or written
         check_overwrite(path, args.overwrite)
     check_distinct_outputs({f"PNG of class {ds.classes[c]!r}": p for c, p in pngs.items()})
 
-    results = compute_class_weights(simnet, ds, args.weight_type, args.fraction, args.max_pairs, args.batch_size,
+    results = compute_class_weights(simnet, ds, args.weight_type, fraction, args.max_pairs, args.batch_size,
                                     progress=not args.no_progress)
     write_weights_csv(args.out, class_rows(ds, args.data_root, results), overwrite=args.overwrite)
-    os.makedirs(png_dir, exist_ok=True)
+    if with_pngs:
+        os.makedirs(png_dir, exist_ok=True)
     written = 0
     for c, res in enumerate(results):
-        if len(res.indices):
+        if len(res.indices) and with_pngs:
             paths = [ds.train_files[i] for i in res.indices]
             write_class_png(pngs[c], paths, res.weights, f"{res.class_id}: lowest (top) and highest (bottom) weights",
                             args.num_show, overwrite=True)  # refused above unless --overwrite
             written += 1
-    print(f"wrote {args.out} ({sum(len(r.indices) for r in results)} images) and {written} PNGs in {png_dir}")
+    images = sum(len(r.indices) for r in results)
+    if with_pngs:
+        print(f"wrote {args.out} ({images} images) and {written} PNGs in {png_dir}")
+    else:
+        print(f"wrote {args.out} ({images} images, every weight 1: --weight_type none; no PNGs)")
     for res in results:
         if len(res.weights):
             w = res.weights
             low, high = decile_means(w)
             print(f"{res.class_id}: {len(w)} images, weight min {w.min():.3f}, median {np.median(w):.3f}, "
                   f"max {w.max():.3f}; mean of the lowest/highest 10%: {low:.3f}/{high:.3f}")
-    print("Look at the PNGs: a weak SimNet can invert a class (its clean images weighted lowest).")
+    spreads = [decile_means(r.weights) for r in results if len(r.weights)]
+    if with_pngs and spreads and all(abs(low - 1) <= 0.05 and abs(high - 1) <= 0.05 for low, high in spreads):
+        print("warning: in every class the lowest and highest 10% of the weights average within 0.05 of 1: the "
+              "SimNet barely tells the images apart (train it longer, or on more base classes)", file=sys.stderr)
+    if with_pngs:
+        print("Look at the PNGs: a weak SimNet can invert a class (its clean images weighted lowest).")
     return 0

@@ -42,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--embedding_dim", type=int, default=None, help="Embedding size of .h5 models (default: the file's 'embedding' layer, else the number of classes).")
     g.add_argument("--batch_size", type=int, default=1, help="Batch size for feature extraction (default 1).")
     g.add_argument("--augmentation_epochs", type=int, default=1, help="Augmented passes over the training images for the SVM (default 1).")
-    add_size_flags(g, "the --dataset images")
+    add_size_flags(g, "the --dataset images", training=False)
     g = p.add_argument_group("Classifier")
     g.add_argument("--centroids", action="append", default=None, help="Class-embedding file: classify by the nearest class embedding (squared Euclidean); one per --features/--model.")
     g.add_argument("--norm", type=str2bool, action="append", default=None, help="L2-normalise the SVM features (yes) instead of scaling by the training max-abs (no, default).")

@@ -19,7 +19,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="learn_simnet", allow_abbrev=False,
                                 formatter_class=DefaultsFormatter,
                                 description="Learn SimNet: P(same class) of image pairs, from clean base classes "
-                                "(SimTrans, WEAKSHOT.md 2.2). The model is written to --model_dump.")
+                                "(SimTrans; section 2.2 of WEAKSHOT.md, the project's spec of the reference code, not shipped in the "
+                                "checkout). The model is written to --model_dump.")
     g = p.add_argument_group("Data parameters")
     add_data_flags(g, class_list=True)
     g.add_argument("--web_root", default=None,

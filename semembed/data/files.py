@@ -63,6 +63,9 @@ class SkipCounter:
         return len(self.files)
 
 
+NOT_AN_IMAGE = "not an image file, or corrupt"  # neither TensorFlow nor PIL decodes it
+
+
 def decode_rgb(data: bytes) -> np.ndarray:
     """Decode encoded image bytes to uint8 RGB (TensorFlow first, PIL for what it cannot read, e.g. CMYK)."""
     try:
@@ -74,7 +77,7 @@ def decode_rgb(data: bytes) -> np.ndarray:
             with Image.open(io.BytesIO(data)) as img:
                 return np.asarray(img.convert("RGB"))
         except Exception:
-            raise ValueError(str(tf_exc).splitlines()[0] if str(tf_exc) else type(tf_exc).__name__) from None
+            raise ValueError(NOT_AN_IMAGE) from None
 
 
 class FileDataset(ImageDataset):
@@ -148,11 +151,12 @@ class FileDataset(ImageDataset):
                 raise ValueError(f"empty image of shape {image.shape}")
             return image, True
         except (OSError, ValueError) as exc:
-            reason = f"{type(exc).__name__}: {exc}"
+            reason = str(exc) if isinstance(exc, ValueError) else f"{type(exc).__name__}: {exc}"
             if self.strict:
                 raise SemembedError(f"unreadable image {path} ({reason})") from None
             if self.skipped.add(path, reason):
-                logger.warning("skipping unreadable image %s (%s); %d skipped so far", path, reason, len(self.skipped))
+                count = f"; {len(self.skipped)} skipped so far" if len(self.skipped) > 1 else ""
+                logger.warning("warning: skipping unreadable image %s (%s)%s", path, reason, count)
             return np.zeros((1, 1, 3), np.uint8), False
 
     def _source(self, split, cache):

@@ -64,14 +64,27 @@ def read_relations(
     return parents, children, line_numbers
 
 
-def read_class_list(path: str | os.PathLike, str_ids: bool = False) -> tuple[list[NodeId], list[int]]:
+def read_class_list(path: str | os.PathLike, str_ids: bool = False,
+                    flag: str | None = None) -> tuple[list[NodeId], list[int]]:
     """Read class ids (the first word of each non-empty line) in file order.
 
     Returns ``(ids, line_numbers)``.  A repeated id is an error: label ``i``
-    must mean exactly one class.
+    must mean exactly one class.  ``flag`` (e.g. ``"--class_list"``): every message starts
+    ``FLAG FILE`` (``, line N`` for a line) instead of ``FILE:N``.
+
+    Raises:
+        SemembedError: a missing or unreadable file, a non-integer id without ``str_ids``, a repeated id,
+            no id at all.
     """
     path = os.fspath(path)
-    lines = read_lines(path, "class list")
+    where = (lambda n: f"{flag} {path}, line {n}") if flag else (lambda n: f"{path}:{n}")
+    whole = f"{flag} {path}" if flag else path
+    if flag and not os.path.exists(path):
+        raise SemembedError(f"{whole}: no such file; expected a class list (one class id per line)")
+    try:
+        lines = read_lines(path, "class list")
+    except SemembedError as exc:
+        raise SemembedError(f"{flag}: {exc}" if flag else str(exc)) from None
     ids: list[NodeId] = []
     numbers: list[int] = []
     seen: dict[NodeId, int] = {}
@@ -79,14 +92,14 @@ def read_class_list(path: str | os.PathLike, str_ids: bool = False) -> tuple[lis
         tokens = line.split()
         if not tokens:
             continue
-        cid = _convert(tokens[0], str_ids, f"{path}:{number}")
+        cid = _convert(tokens[0], str_ids, where(number))
         if cid in seen:
-            raise SemembedError(f"{path}:{number}: class {cid!r} is listed twice (first on line {seen[cid]})")
+            raise SemembedError(f"{where(number)}: class {cid!r} is listed twice (first on line {seen[cid]})")
         seen[cid] = number
         ids.append(cid)
         numbers.append(number)
     if not ids:
-        raise SemembedError(f"{path}: empty class list")
+        raise SemembedError(f"{whole}: empty class list")
     return ids, numbers
 
 

@@ -48,8 +48,16 @@ def load_targets(embedding: str, dataset_name: str, data_root: str | None, class
         if class_list:
             from semembed.taxonomy.parsing import read_class_list
 
-            classes, lines = read_class_list(class_list, str_ids=True)  # converted to the dataset's id type
-        ds = get_dataset(dataset_name, data_root, classes=classes, **sizes)
+            # converted to the dataset's id type
+            classes, lines = read_class_list(class_list, str_ids=True, flag="--class_list")
+        from semembed.data.layouts.common import ClassIdError
+
+        try:
+            ds = get_dataset(dataset_name, data_root, classes=classes, **sizes)
+        except ClassIdError as exc:
+            line = dict(zip(map(str, classes), lines)).get(str(exc.class_id), "?")
+            raise SemembedError(f"--class_list {class_list}, line {line}: class {exc.class_id!r} is not a class id "
+                                f"of dataset {dataset_name} (its ids are {exc.kind}s)") from None
         if class_list:
             check_listed_classes(class_list, classes, lines, ds)
         return np.eye(ds.num_classes, dtype=np.float32), list(ds.classes), ds

@@ -127,12 +127,17 @@ class Trainer:
         return self.task.model
 
     # === State ===
-    def restore(self, initial_epoch: int = 0) -> bool:
+    def restore(self, initial_epoch: int = 0, hint: str = "") -> bool:
         """Resume from ``self.snapshot`` when it exists; returns whether it did.
 
         A reference-era ``.h5`` given as ``--snapshot`` is read as weights and
         never overwritten: our snapshot goes beside it (``<name>.resume.npz``),
         and a later run with the same command resumes from that one.
+
+        Raises:
+            SemembedError: one line starting ``--snapshot FILE:`` when the file is no weight file or its
+                weights do not fit the model; ``hint`` (e.g. the program's flag for another model's weights)
+                is appended.
         """
         if not snapshot_exists(self.snapshot):
             self.state.epoch = initial_epoch
@@ -144,7 +149,11 @@ class Trainer:
                 return True
             from semembed.models import load_weights_strict
 
-            load_weights_strict(self.model, self.snapshot)
+            try:
+                load_weights_strict(self.model, self.snapshot)
+            except SemembedError as exc:
+                raise SemembedError(f"--snapshot {self.snapshot}: {_one_line(str(exc), self.snapshot)}; --snapshot "
+                                    f"resumes a run of this model (its snapshot, or its weights){hint}") from None
             self.state.epoch = initial_epoch
             if self.chief:
                 print(f"{self.snapshot} is a weight file, not a semembed snapshot: it is read, not overwritten; "
@@ -362,3 +371,16 @@ def set_determinism(seed: int, deterministic: bool) -> None:
     if deterministic:
         os.environ.setdefault("TF_DETERMINISTIC_OPS", "1")
         tf.config.experimental.enable_op_determinism()
+
+
+def _one_line(message: str, path: str) -> str:
+    """A weight-loading error on one line: the path prefix dropped, each listing reduced to its title and count."""
+    import re
+
+    first, *rest = message.splitlines()
+    for prefix in (f"{path}: ", f"{path} "):
+        if first.startswith(prefix):
+            first = first[len(prefix):]
+            break
+    counts = [f"{m.group(1)}: {m.group(2)}" for line in rest if (m := re.match(r"\s+(.+?) \((\d+)\):", line))]
+    return first + (f" ({'; '.join(counts)})" if counts else "")

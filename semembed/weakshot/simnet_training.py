@@ -18,6 +18,7 @@ so the final metrics and the saved model use them.
 from __future__ import annotations
 
 import math
+import os
 import sys
 from dataclasses import dataclass, field
 
@@ -57,6 +58,10 @@ class SimNetOptions:
                 if getattr(self, name) is not None:
                     raise SemembedError(f"--{name} {getattr(self, name)}: it applies to the web stream, which "
                                         "needs the novel web images (--web_root)")
+        if self.web_root:
+            from semembed.data.layouts.imagefolder import check_image_folder_root
+
+            check_image_folder_root("--web_root", self.web_root)
         check_number("--beta", beta, 0)
         check_int("--classes_per_batch", self.classes_per_batch, 2,
                   note=" (SimNet learns from pairs of the same and of different classes in each batch)")
@@ -184,6 +189,12 @@ def train_simnet(config: TrainConfig, options: SimNetOptions) -> SimNetResult:
         if web.num_train < 2:
             raise SemembedError(f"--web_root {options.web_root}: {web.num_train} image(s) under train/<class>/; the "
                                 "web stream needs at least 2 (pairs, and the domain loss over batches)")
+        if config.data_root and os.path.realpath(options.web_root) == os.path.realpath(config.data_root):
+            print(f"warning: --web_root {options.web_root} is the base --data_root: the novel classes are the base "
+                  "classes (the web stream and the novel pair F1 use the base images)", file=sys.stderr)
+        if web.num_test == 0:
+            print(f"note: --web_root {options.web_root} has no test images (test/<class>/): the novel pair F1 is "
+                  "not computed", file=sys.stderr)
         web_classes = len(np.unique(web.train_labels))
         if web_classes < 2:
             print(f"warning: --web_root {options.web_root}: one class with images under train/; its web pairs are "
@@ -236,7 +247,7 @@ def train_simnet(config: TrainConfig, options: SimNetOptions) -> SimNetResult:
         log_dir=config.log_dir, progress=not config.no_progress, chief=is_chief(strategy), model_metadata=metadata,
         signature=simnet_signature(config, options, beta, class_ids),
     )
-    if trainer.restore():
+    if trainer.restore(hint=" (to start SimNet's backbone from a learn_classifier model, use --init_classifier)"):
         print(f"Resuming from snapshot {config.snapshot} at epoch {trainer.state.epoch + 1}")
     elif options.init_classifier:
         from semembed.models import load_weights_by_name
@@ -247,6 +258,9 @@ def train_simnet(config: TrainConfig, options: SimNetOptions) -> SimNetResult:
             raise SemembedError(f"--init_classifier {options.init_classifier}: no layer fits the {config.architecture} "
                                 "backbone by name and shape (was it trained with this --architecture?)")
         print(f"Backbone initialised from {options.init_classifier} ({len(report['loaded'])} layers)")
+        if report["unfilled"]:
+            print(f"warning: --init_classifier {options.init_classifier}: {len(report['unfilled'])} backbone "
+                  f"layer(s) left at their random initialisation: {unfilled_reasons(report)}", file=sys.stderr)
     trainer.fit(epochs)
     if config.precise_bn_batches:
         bs = config.batch_size  # one device, the global batch (as learn_classifier's --precise_bn_batches)
@@ -270,3 +284,28 @@ def train_simnet(config: TrainConfig, options: SimNetOptions) -> SimNetResult:
         if final:
             print("Final pair metrics: " + ", ".join(f"{k}: {v:.4f}" for k, v in final.items()))
     return SimNetResult(trainer.model, trainer.history, final)
+
+
+def unfilled_reasons(report: dict) -> str:
+    """``layer (why), ...`` for the model layers :func:`~semembed.models.load_weights_by_name` left unfilled.
+
+    A kernel whose only difference is its third axis (input channels) says so: a grey classifier
+    (1 channel) beside an RGB SimNet (3), or the other way round.
+    """
+    import re
+
+    why = {}
+    for message in report["mismatched"]:  # "file_layer -> model_layer: weight: file shape (..) != model shape (..)"
+        head, _, reason = message.partition(": ")
+        target = head.split(" -> ")[-1]
+        m = re.search(r"file shape \(([^)]*)\) != model shape \(([^)]*)\)", reason)
+        if m:
+            a = [int(v) for v in m.group(1).split(",") if v.strip()]
+            b = [int(v) for v in m.group(2).split(",") if v.strip()]
+            if len(a) == len(b) == 4 and a[:2] == b[:2] and a[3] == b[3] and a[2] != b[2]:
+                reason = f"shape mismatch, {a[2]} vs {b[2]} input channels (file vs model)"
+            else:
+                reason = f"shape mismatch, {reason}"
+        why[target] = reason
+    return ", ".join(f"{name} ({why.get(name, 'no layer of that name and shape in the file')})"
+                     for name in report["unfilled"])

@@ -265,3 +265,108 @@ def test_learn_simnet_resume_after_sigkill_equals_uninterrupted(folders, tmp_pat
     a, b = load_model_file(full), load_model_file(tmp_path / "cut.keras")
     for x, y in zip(a.weights, b.weights):
         np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+
+
+def test_folder_flags_name_the_flag_and_suggest_the_parent(folders, simnet, tmp_path):
+    simnet_args = ["learn_simnet", "--dataset", "ImageFolder", "--data_root", folders / "base", *SIZE,
+                   "--architecture", "simple-tiny", "--model_dump", tmp_path / "s.keras"]
+    refused(run(*simnet_args, "--web_root", tmp_path / "missing"), f"--web_root {tmp_path / 'missing'}",
+            "not a directory", "train/<class>/")
+    deep = folders / "novel" / "train"
+    refused(run(*simnet_args, "--web_root", deep), f"--web_root {deep}", f"its parent {folders / 'novel'}")
+    refused(run("compute_sample_weights", "--simnet", simnet, "--data_root", deep, *SIZE, "--out", tmp_path / "w.csv"),
+            f"--data_root {deep}", f"its parent {folders / 'novel'}")
+    assert not (tmp_path / "w.csv").exists() and not (tmp_path / "s.keras").exists()
+
+
+def test_weight_type_none(folders, simnet, tmp_path):
+    weights = ["compute_sample_weights", "--simnet", simnet, "--data_root", folders / "novel", *SIZE,
+               "--weight_type", "none"]
+    refused(run(*weights, "--fraction", "0.5", "--out", tmp_path / "w.csv"),
+            "--fraction 0.5", "--fraction applies to --weight_type savg|avg")
+    refused(run(*weights, "--png_dir", tmp_path / "p", "--out", tmp_path / "w.csv"), "--png_dir", "no PNGs")
+    r = run(*weights, "--out", tmp_path / "w.csv", "--no_progress")
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "no PNGs" in r.stdout and "Look at the PNGs" not in r.stdout
+    assert not (tmp_path / "w_png").exists()
+    with open(tmp_path / "w.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 16 and all(float(row["weight"]) == 1 for row in rows)
+
+
+def test_unreadable_image_is_one_clean_warning(folders, simnet, tmp_path):
+    import shutil
+
+    root = tmp_path / "novel"
+    shutil.copytree(folders / "novel" / "train", root / "train")
+    (root / "train" / "c3" / "junk.png").write_bytes(b"this is not a png")
+    r = run("compute_sample_weights", "--simnet", simnet, "--data_root", root, *SIZE, "--out", tmp_path / "w.csv",
+            "--no_progress")
+    assert r.returncode == 0, r.stderr[-3000:]
+    lines = [l for l in r.stderr.splitlines() if "junk.png" in l]
+    assert lines == [f"warning: skipping unreadable image {root / 'train' / 'c3' / 'junk.png'} "
+                     "(not an image file, or corrupt)"], r.stderr[-3000:]
+    assert "function_node" not in r.stderr
+
+
+@pytest.fixture(scope="module")
+def rgb_classifier(folders):
+    out = folders / "classifier.keras"
+    r = run("learn_classifier", "--dataset", "ImageFolder", "--data_root", folders / "novel", *SIZE,
+            "--architecture", "simple-tiny", "--epochs", "1", "--max_steps_per_epoch", "1", "--batch_size", "8",
+            "--no_progress", "--model_dump", out)
+    assert r.returncode == 0, r.stderr[-3000:]
+    return out
+
+
+def test_snapshot_that_is_not_a_simnet_snapshot(folders, rgb_classifier, tmp_path):
+    simnet_args = ["learn_simnet", "--dataset", "ImageFolder", "--data_root", folders / "base", *SIZE,
+                   "--architecture", "simple-tiny", "--epochs", "1", "--model_dump", tmp_path / "s.keras"]
+    r = run(*simnet_args, "--snapshot", rgb_classifier)
+    refused(r, f"--snapshot {rgb_classifier}: weights do not fit the model", "--init_classifier")
+    assert len(r.stderr.strip().splitlines()[-1:]) == 1 and "\n  " not in r.stderr.split("error: ")[-1]
+    (tmp_path / "weights.csv").write_text("path,class,weight\na.png,c3,1\n")
+    refused(run(*simnet_args, "--snapshot", tmp_path / "weights.csv"),
+            f"--snapshot {tmp_path / 'weights.csv'}: is a text file", "not a weight file")
+    assert not (tmp_path / "s.keras").exists()
+
+
+def test_init_classifier_with_other_channel_count_warns(rgb_classifier, tmp_path):
+    # digits are grey (1 channel), the classifier RGB: the first conv's kernel does not fit
+    r = run("learn_simnet", "--dataset", "digits", "--architecture", "simple-tiny", "--epochs", "1",
+            "--max_steps_per_epoch", "1", "--batch_size", "8", "--classes_per_batch", "4", "--no_progress",
+            "--init_classifier", rgb_classifier, "--model_dump", tmp_path / "s.keras")
+    assert r.returncode == 0, r.stderr[-3000:]
+    warning = [l for l in r.stderr.splitlines() if l.startswith("warning: --init_classifier")]
+    assert len(warning) == 1 and "left at their random initialisation" in warning[0], r.stderr[-3000:]
+    assert "3 vs 1 input channels" in warning[0]
+
+
+def test_class_list_errors_name_flag_file_and_line(tmp_path):
+    simnet_args = ["learn_simnet", "--dataset", "digits", "--architecture", "simple-tiny", "--model_dump",
+                   tmp_path / "s.keras"]
+    cl = tmp_path / "cl.txt"
+    cl.write_text("0\nfoo\n2\n")
+    refused(run(*simnet_args, "--class_list", cl), f"--class_list {cl}, line 2: class 'foo' is not a class id of "
+            "dataset digits")
+    cl.write_text("0\n2\n0\n")
+    refused(run(*simnet_args, "--class_list", cl), f"--class_list {cl}, line 3: class '0' is listed twice")
+    refused(run(*simnet_args, "--class_list", tmp_path / "none.txt"), f"--class_list {tmp_path / 'none.txt'}: no such file")
+    cl.write_text("\n\n")
+    refused(run(*simnet_args, "--class_list", cl), f"--class_list {cl}: empty class list")
+
+
+def test_web_root_warnings(folders, tmp_path):
+    import shutil
+
+    simnet_args = ["learn_simnet", "--dataset", "ImageFolder", "--data_root", folders / "base", *SIZE,
+                   "--architecture", "simple-tiny", "--epochs", "1", "--max_steps_per_epoch", "1", "--batch_size", "8",
+                   "--no_progress", "--model_dump", tmp_path / "s.keras"]
+    r = run(*simnet_args, "--web_root", folders / "base")
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "is the base --data_root: the novel classes are the base classes" in r.stderr
+    shutil.copytree(folders / "novel" / "train", tmp_path / "web" / "train")  # no test/
+    r = run(*simnet_args, "--web_root", tmp_path / "web", "--overwrite")
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "has no test images (test/<class>/): the novel pair F1 is not computed" in r.stderr
+    assert "is the base --data_root" not in r.stderr

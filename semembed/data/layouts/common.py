@@ -11,6 +11,14 @@ from semembed.errors import SemembedError
 from semembed.io.text import read_lines
 
 
+class ClassIdError(SemembedError):
+    """A listed class id that is not of the dataset's id type (``class_id``; ``kind``: ``"int"`` or ``"str"``)."""
+
+    def __init__(self, message: str, class_id: Any, kind: str):
+        super().__init__(message)
+        self.class_id, self.kind = class_id, kind
+
+
 def coerce_class_ids(classes: Iterable[Any] | None, kind: type, dataset: str) -> list | None:
     """Turn a class list (e.g. ``ind2label`` of an embedding file) into ``kind`` ids (int or str)."""
     if classes is None:
@@ -22,8 +30,8 @@ def coerce_class_ids(classes: Iterable[Any] | None, kind: type, dataset: str) ->
         try:
             out.append(kind(c.item() if isinstance(c, np.generic) else c))
         except (TypeError, ValueError):
-            raise SemembedError(f"dataset {dataset}: class id {c!r} in the class list is not a valid "
-                                f"{kind.__name__} id") from None
+            raise ClassIdError(f"dataset {dataset}: class id {c!r} in the class list is not a valid "
+                               f"{kind.__name__} id", c, kind.__name__) from None
     if len(set(out)) != len(out):
         raise SemembedError(f"dataset {dataset}: the class list contains duplicate ids")
     return out

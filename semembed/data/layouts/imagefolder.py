@@ -40,3 +40,26 @@ def read_image_folder(root: str, classes: list[str] | None, require_test: bool =
         known = set(train_classes)
         classes = train_classes + [c for c in subdirs(test_dir) if c not in known]
     return read_class_directories(train_dir, test_dir, classes, _files)
+
+
+def check_image_folder_root(flag: str, root: str) -> None:
+    """Refuse ``root`` (given with ``flag``) unless it is a directory holding ``train/``; one line naming the flag.
+
+    A folder one level too deep (``.../novel/train``: its sub-folders are classes, it has no ``train/``)
+    gets a hint to its parent, the folder that holds ``train/<class>/``.
+
+    Raises:
+        SemembedError: ``root`` is not a directory, or has no ``train/`` sub-directory.
+    """
+    from semembed.errors import SemembedError
+
+    if not os.path.isdir(root):
+        raise SemembedError(f"{flag} {root}: not a directory; expected an image folder that holds train/<class>/")
+    if os.path.isdir(os.path.join(root, "train")):
+        return
+    parent = os.path.dirname(os.path.abspath(root))
+    hint = ""
+    if os.path.basename(os.path.normpath(root)) in ("train", "test") or os.path.isdir(os.path.join(parent, "train")):
+        hint = f"; did you mean its parent {parent}? (give the folder that holds train/<class>/, not train/ itself)"
+    raise SemembedError(f"{flag} {root}: no train/ sub-directory; expected the folder that holds "
+                        f"train/<class>/ (and test/<class>/){hint}")
