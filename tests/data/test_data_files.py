@@ -54,6 +54,14 @@ def test_ilsvrc_missing_dir_named(tmp_root):
         get_dataset("ilsvrc", str(tmp_root))
 
 
+def test_imagefolder_one_level_too_deep_names_the_parent(tmp_root, rng):
+    write_image(tmp_root / "x" / "train" / "a" / "1.png", rng)
+    write_image(tmp_root / "x" / "test" / "a" / "2.png", rng)
+    assert get_dataset("imagefolder", str(tmp_root / "x")).num_classes == 1
+    with pytest.raises(SemembedError, match=r"--data_root .*train: no train/ sub-directory.*did you mean its parent"):
+        get_dataset("imagefolder", str(tmp_root / "x" / "train"))
+
+
 # === NAB / CUB ===
 def test_nab_layout_and_suffixes(tmp_root, rng):
     make_nab(tmp_root, rng)

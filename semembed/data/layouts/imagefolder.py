@@ -26,6 +26,7 @@ def read_image_folder(root: str, classes: list[str] | None, require_test: bool =
     the AVSL release) follows the training classes, so training labels stay 0..n_train-1.
     Files are sorted per class.
     """
+    check_image_folder_root("--data_root", root)  # callers with another flag (--web_root) check it first
     train_dir = require_dir(os.path.join(root, "train"), "ImageFolder training directory")
     test_dir = os.path.join(root, "test")
     if require_test:
