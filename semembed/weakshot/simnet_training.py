@@ -58,16 +58,16 @@ class SimNetOptions:
                 if getattr(self, name) is not None:
                     raise SemembedError(f"--{name} {getattr(self, name)}: it applies to the web stream, which "
                                         "needs the novel web images (--web_root)")
-        if self.web_root:
-            from semembed.data.layouts.imagefolder import check_image_folder_root
-
-            check_image_folder_root("--web_root", self.web_root)
         check_number("--beta", beta, 0)
         check_int("--classes_per_batch", self.classes_per_batch, 2,
                   note=" (SimNet learns from pairs of the same and of different classes in each batch)")
         for name in ("web_classes_per_batch", "eval_batches", "eval_classes", "eval_per_class"):
             check_int(f"--{name}", getattr(self, name), 1, optional=True)
         check_number("--discriminator_lr_multiplier", self.discriminator_lr_multiplier, 0, optional=True)
+        if self.web_root:  # values first, then the files they name
+            from semembed.data.layouts.imagefolder import check_image_folder_root
+
+            check_image_folder_root("--web_root", self.web_root)
         if self.init_classifier:
             check_model_file("--init_classifier", self.init_classifier)
         return beta
