@@ -51,6 +51,12 @@ def main(argv: list[str] | None = None) -> int:
     for flag, values in (("--label", args.label), ("--norm", args.norm)):
         if values and len(values) > len(args.feat):
             raise SemembedError(f"{len(values)} {flag} values but only {len(args.feat)} --feat files")
+        if values and len(values) < len(args.feat):  # per file, as the reference: say what the others get
+            import sys
+
+            default = "its file name" if flag == "--label" else "no"
+            print(f"note: {len(values)} {flag} value(s) for {len(args.feat)} --feat files: each applies to the "
+                  f"--feat in the same position; the other files get {default}", file=sys.stderr)
     if args.labels and args.dataset:
         raise SemembedError("give --labels or --dataset, not both")
     if args.data_root and not args.dataset:
