@@ -65,7 +65,8 @@ def retrieval(args) -> list[dict]:
                               architecture="simple-tiny", embedding_dim=args.dim, metric=metric, optimizer="adam",
                               schedule=ScheduleConfig(name="SGD", sgd_lr=args.lr, sgd_patience=1000),
                               epochs=args.epochs, max_steps_per_epoch=args.steps, batch_size=args.p * args.k,
-                              m_per_class=args.k, seed=seed, no_progress=True)
+                              m_per_class=args.k, seed=seed, no_progress=True,
+                              precise_bn_batches=args.precise_bn_batches)
             t0 = time.time()
             res = train(cfg)
             seconds = time.time() - t0
@@ -84,7 +85,8 @@ def retrieval(args) -> list[dict]:
             rows.append(row)
     cols = ["Recall@1", "Recall@2", "Recall@4", "Recall@8", "mAP@R", "NMI", "mAHP@250"]
     print(f"\nFashion-MNIST zero-shot (train 0-4, test 5-9), simple-tiny, D={args.dim}, Adam {args.lr}, "
-          f"P={args.p} x K={args.k}, {args.epochs} x {args.steps} steps, seeds {args.seeds}: mean (± half the spread)\n")
+          f"P={args.p} x K={args.k}, {args.epochs} x {args.steps} steps, seeds {args.seeds}, PreciseBN over "
+          f"{args.precise_bn_batches} batches: mean (± half the spread)\n")
     print("| loss | " + " | ".join(cols) + " | s/run |")
     print("|---" * (len(cols) + 2) + "|")
     for name in args.losses:
@@ -181,6 +183,9 @@ def main() -> None:
     ap.add_argument("--k", type=int, default=16, help="images per class")
     ap.add_argument("--dim", type=int, default=64)
     ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--precise_bn_batches", type=int, default=0,
+                    help="BN statistics recomputed over this many training batches after training (0: the moving "
+                    "averages, as the README's tables)")
     ap.add_argument("--xbm_size", type=int, default=2048)
     ap.add_argument("--xbm_start", type=int, default=100)
     ap.add_argument("--reps", type=int, default=10)
