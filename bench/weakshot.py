@@ -91,6 +91,26 @@ def write_folders(out: Path, base_per_class: int, web_per_class: int, seed: int 
     return clean
 
 
+def row_schedule(lr: float, epochs: int):
+    """The main-model rows' SGD schedule: ``lr``, a tenth of it for the last 30 % of the epochs."""
+    from semembed.training.schedules import ScheduleConfig
+
+    return ScheduleConfig(name="SGD", sgd_schedule=f"1:{lr},{int(epochs * 0.7) + 1}:{lr / 10},{epochs}")
+
+
+def simnet_config(base_root: str, path: Path, seed: int, epochs: int, lr: float, precise_bn_batches: int = 0):
+    """The SimNets' ``TrainConfig``: base pairs, batch 50, decay 1e-4, the reference's step schedule."""
+    from semembed.training.config import TrainConfig
+    from semembed.training.schedules import ScheduleConfig
+    from semembed.weakshot.simnet_training import step_schedule
+
+    return TrainConfig(task="simnet", dataset="ImageFolder", data_root=base_root, target_size=28, crop_size=28,
+                       architecture="simple-tiny", epochs=epochs, batch_size=50, weight_decay=1e-4,
+                       schedule=ScheduleConfig(name="SGD", sgd_schedule=step_schedule(lr, 25, epochs)),
+                       model_dump=str(path), seed=seed, no_progress=True, overwrite=True,
+                       precise_bn_batches=precise_bn_batches)
+
+
 def auroc(weights_csv: Path, clean: dict) -> float:
     import csv
 
@@ -143,13 +163,12 @@ def main() -> int:
 
     from semembed.training.config import TrainConfig
     from semembed.training.run import train
-    from semembed.training.schedules import ScheduleConfig
-    from semembed.weakshot.simnet_training import SimNetOptions, step_schedule, train_simnet
+    from semembed.weakshot.simnet_training import SimNetOptions, train_simnet
 
     e = args.epochs
-    schedule = ScheduleConfig(name="SGD", sgd_schedule=f"1:{args.lr},{int(e * 0.7) + 1}:{args.lr / 10},{e}")
     common = dict(dataset="ImageFolder", data_root=novel, target_size=28, crop_size=28, architecture="simple-tiny",
-                  schedule=schedule, epochs=e, batch_size=args.batch_size, no_progress=True, overwrite=True,
+                  schedule=row_schedule(args.lr, e), epochs=e, batch_size=args.batch_size, no_progress=True,
+                  overwrite=True,
                   precise_bn_batches=args.precise_bn_batches)
     results: dict[str, list] = {k: [] for k in ROWS}
     extra: dict[str, list] = {}
@@ -174,12 +193,7 @@ def main() -> int:
             a = auroc(csv_path, clean)
             print(f"seed {seed} SimNet beta={beta}: reused {path.name}, weight AUROC {a:.4f}", flush=True)
             return str(path), str(csv_path)
-        cfg = TrainConfig(task="simnet", dataset="ImageFolder", data_root=base, target_size=28, crop_size=28,
-                          architecture="simple-tiny", epochs=args.simnet_epochs, batch_size=50, weight_decay=1e-4,
-                          schedule=ScheduleConfig(name="SGD",
-                                                  sgd_schedule=step_schedule(args.simnet_lr, 25, args.simnet_epochs)),
-                          model_dump=str(path), seed=seed, no_progress=True, overwrite=True,
-                          precise_bn_batches=args.simnet_precise_bn_batches)
+        cfg = simnet_config(base, path, seed, args.simnet_epochs, args.simnet_lr, args.simnet_precise_bn_batches)
         res = train_simnet(cfg, SimNetOptions(web_root=novel, beta=beta, classes_per_batch=20,
                                               web_classes_per_batch=2, init_classifier=init))
         note(f"simnet {tag} base pair F1", res.final.get("base_pair_f1", float("nan")))

@@ -43,7 +43,7 @@ def main() -> int:
     p.add_argument("--out_dir", default=str(REPO / "runs" / "weakshot_bn_check"))
     args = p.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from weakshot import write_folders  # bench/weakshot.py
+    from weakshot import row_schedule, simnet_config, write_folders  # bench/weakshot.py: the same settings
 
     out = Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -60,11 +60,10 @@ def main() -> int:
     from semembed.training.config import TrainConfig
     from semembed.training.precise_bn import recompute_batchnorm_statistics
     from semembed.training.run import train
-    from semembed.training.schedules import ScheduleConfig
     from semembed.training.tasks.simnet import SimNetTask
     from semembed.weakshot.report import class_rows
     from semembed.weakshot.simnet_training import (SimNetOptions, evaluation_order, recompute_simnet_batchnorm,
-                                                   step_schedule, train_simnet)
+                                                   train_simnet)
     from semembed.weakshot.transfer import compute_class_weights
 
     e, n = args.epochs, args.precise_bn_batches
@@ -78,9 +77,9 @@ def main() -> int:
         t = time.perf_counter()
         baseline = out / f"baseline_s{seed}.keras"
         if not (args.reuse and baseline.exists()):
-            schedule = ScheduleConfig(name="SGD", sgd_schedule=f"1:0.05,{int(e * 0.7) + 1}:0.005,{e}")
             train(TrainConfig(task="classifier", dataset="ImageFolder", data_root=novel_root,
-                              architecture="simple-tiny", schedule=schedule, epochs=e, batch_size=32, seed=seed,
+                              architecture="simple-tiny", schedule=row_schedule(0.05, e), epochs=e, batch_size=32,
+                              seed=seed,
                               no_progress=True, overwrite=True, model_dump=str(baseline), **sizes))
         model = load_model_file(str(baseline))
         labels = np.asarray(novel.test_labels)
@@ -100,11 +99,7 @@ def main() -> int:
         t = time.perf_counter()
         path = out / f"simnet_beta0_s{seed}.keras"
         if not (args.reuse and path.exists()):
-            cfg = TrainConfig(task="simnet", dataset="ImageFolder", data_root=base_root, architecture="simple-tiny",
-                              epochs=args.simnet_epochs, batch_size=50, weight_decay=1e-4,
-                              schedule=ScheduleConfig(name="SGD",
-                                                      sgd_schedule=step_schedule(5e-3, 25, args.simnet_epochs)),
-                              seed=seed, no_progress=True, overwrite=True, model_dump=str(path), **sizes)
+            cfg = simnet_config(base_root, path, seed, args.simnet_epochs, 5e-3)
             options.init_classifier = str(baseline)
             train_simnet(cfg, options)
         print(f"seed {seed} SimNet beta=0 [{time.perf_counter() - t:.0f}s]", flush=True)
