@@ -117,10 +117,12 @@ def exact_scores(queries: np.ndarray, database: np.ndarray, order: np.ndarray, m
     images tie exactly); the scores reported for the k results are recomputed unrounded.
     """
     q = np.asarray(queries, np.float64)[:, None, :]
-    x = np.asarray(database[order], np.float64)  # Q x k x D: k rows per query
-    if metric == "cosine":
-        return np.sum(q * x, axis=-1)
-    return -np.sum(np.square(q - x), axis=-1)
+    out = np.empty(order.shape, np.float64)
+    step = max(1, EXACT_BLOCK_ELEMENTS // max(q.size, 1))  # Q x step x D gathered at a time, not Q x k x D
+    for j in range(0, order.shape[1], step):
+        x = np.asarray(database[order[:, j:j + step]], np.float64)
+        out[:, j:j + step] = np.sum(q * x, axis=-1) if metric == "cosine" else -np.sum(np.square(q - x), axis=-1)
+    return out
 
 
 class FaissIndex:
