@@ -14,8 +14,6 @@ from semembed.cli._common import DefaultsFormatter, parse_args, reports_errors
 from semembed.cli._checks import add_size_flags
 from semembed.weakshot.config import WEIGHT_DEFAULTS as D
 
-IMAGE_FOLDER_NAMES = ("imagefolder", "image_folder", "image-folder")  # the registry's spellings of ImageFolder
-
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="compute_sample_weights", allow_abbrev=False,
@@ -73,9 +71,10 @@ def main(argv: list[str] | None = None) -> int:
         raise SemembedError(f"--png_dir {png_dir} exists and is not a directory; give a directory for the PNGs")
     check_distinct_outputs({"--out": args.out, "--png_dir": png_dir})
     check_model_file("--simnet", args.simnet)
-    if args.dataset.strip().lower() in IMAGE_FOLDER_NAMES:
-        from semembed.data.layouts.imagefolder import check_image_folder_root
+    from semembed.data.layouts.imagefolder import IMAGE_FOLDER_NAMES, check_image_folder_root
 
+    image_folder = args.dataset.strip().lower() in IMAGE_FOLDER_NAMES
+    if image_folder:
         check_image_folder_root("--data_root", args.data_root)
     check_overwrite(args.out, args.overwrite)
 
@@ -86,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
 
     simnet = keras_simnet_loaded(args.simnet, "--simnet")
     want = tuple(simnet.inputs[0].shape[1:])
-    options = {"require_test": False} if args.dataset.strip().lower() in IMAGE_FOLDER_NAMES else {}
+    options = {"require_test": False} if image_folder else {}
     # the images take the SimNet's channel count (an RGB folder for a SimNet trained on grey Fashion-MNIST)
     ds = get_dataset(args.dataset, args.data_root, target_size=args.target_size, crop_size=args.crop_size,
                      channels=want[-1], **options)

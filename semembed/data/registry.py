@@ -20,7 +20,7 @@ from semembed.data.layouts.cars import read_cars
 from semembed.data.layouts.common import coerce_class_ids
 from semembed.data.layouts.flowers import read_flowers
 from semembed.data.layouts.ilsvrc import read_ilsvrc
-from semembed.data.layouts.imagefolder import read_image_folder
+from semembed.data.layouts.imagefolder import IMAGE_FOLDER_NAMES, read_image_folder
 from semembed.data.layouts.inat import read_inat
 from semembed.data.layouts.inshop import read_inshop
 from semembed.data.layouts.nab import read_nab
@@ -258,7 +258,7 @@ def _get_dataset(name, data_root, classes, strict, target_size, crop_size, optio
     if base in ("inshop", "in-shop", "in_shop"):
         return file_ds(lambda: read_inshop(_root(data_root, display), coerce_class_ids(classes, int, display)),
                        cropsize=(224, 224), default_target_size=256, mean=K.IMAGENET_MEAN, std=K.IMAGENET_STD)
-    if base in ("imagefolder", "image_folder", "image-folder"):
+    if base in IMAGE_FOLDER_NAMES:
         require_test = bool(options.pop("require_test", True))  # False: no test/ is an empty test split
         return file_ds(lambda: read_image_folder(_root(data_root, display), coerce_class_ids(classes, str, display),
                                                  require_test),

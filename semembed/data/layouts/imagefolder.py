@@ -17,6 +17,10 @@ def _files(directory: str) -> list[str]:
                   if f.lower().endswith(IMAGE_EXTENSIONS) and not f.startswith("."))
 
 
+#: the spellings of the ``ImageFolder`` dataset name (lower case) that the registry accepts
+IMAGE_FOLDER_NAMES = ("imagefolder", "image_folder", "image-folder")
+
+
 def read_image_folder(root: str, classes: list[str] | None, require_test: bool = True) -> FileLists:
     """Classes: sorted non-hidden sub-directories of ``train/``, then those only in ``test/`` (or ``classes``).
 
