@@ -158,8 +158,6 @@ def train_simnet(config: TrainConfig, options: SimNetOptions) -> SimNetResult:
         check_overwrite(config.model_dump, config.overwrite)
     beta = options.check()
     options = options.resolved()
-    if config.precise_bn_batches < 0:
-        raise SemembedError(f"--precise_bn_batches must be >= 0, got {config.precise_bn_batches}")
 
     from semembed.training.strategy import is_chief, make_strategy
 
